@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudmha/cloudmha/test/testbed"
+)
+
+// TestCheckReplOnTestBed runs check-repl (the binary, in the manager
+// namespace) against a real 3-host MariaDB cluster: it must pass on the
+// healthy cluster and fail, naming the cause, on each breakage; after each
+// repair it must pass again, which proves the failure came from the
+// breakage and not from something left over.
+func TestCheckReplOnTestBed(t *testing.T) {
+	b := upBed(t, testbed.Options{Hosts: 3, SemiSync: true})
+	conf := filepath.Join(t.TempDir(), "app1.cnf")
+	if err := b.WriteMHAConfig(conf, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db1, db2, db3 := b.Host("db1"), b.Host("db2"), b.Host("db3")
+	sql := func(h *testbed.Host, q string) {
+		t.Helper()
+		if _, err := b.SQL(ctx, h, q); err != nil {
+			t.Fatalf("%s: %s: %v", h.Name, q, err)
+		}
+	}
+	// waitHealthy polls until check-repl passes; a repaired replica may need
+	// a moment to reconnect.
+	waitHealthy := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, rep := checkRepl(t, b, conf)
+			if r.code == 0 && rep.Healthy {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: check-repl still fails (exit %d): %v", what, r.code, rep.failures())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	// expectFailure polls until check-repl reports the failure (the breakage
+	// may take a moment to show, e.g. lag growing).
+	expectFailure := func(check, server string, words ...string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, rep := checkRepl(t, b, conf, "--max-lag=2s")
+			if r.code == 1 && !rep.Healthy && rep.hasFailure(check, server, words...) {
+				return
+			}
+			if r.code == 0 && rep.Healthy != true {
+				t.Fatalf("exit 0 with an unhealthy report")
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want failure %s on %s with %q; got exit %d, failures %v", check, server, words, r.code, rep.failures())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	t.Run("healthy", func(t *testing.T) {
+		r, rep := checkRepl(t, b, conf)
+		if r.code != 0 || !rep.Healthy || rep.Primary != "db1" {
+			t.Fatalf("healthy cluster: exit %d, primary %q, failures %v\n%s", r.code, rep.Primary, rep.failures(), r.stderr)
+		}
+		for _, f := range rep.Findings {
+			if f.Severity == "warn" {
+				t.Errorf("warning on the healthy test bed: %s %s", f.Check, f.Message)
+			}
+		}
+		// The figure the issue asks for (MHA: 7–13 s). Logged, not asserted.
+		var best time.Duration
+		for i := 0; i < 5; i++ {
+			r := cloudmha(t, b, "", "check-repl", "--conf="+conf, "--global_conf=none")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stdout)
+			}
+			if best == 0 || r.elapsed < best {
+				best = r.elapsed
+			}
+		}
+		t.Logf("check-repl on a healthy 3-host cluster, whole process, best of 5: %s", best.Round(time.Millisecond))
+	})
+
+	t.Run("mha-name-and-text-output", func(t *testing.T) {
+		r := cloudmha(t, b, "masterha_check_repl", "-conf="+conf, "--global_conf=none")
+		if r.code != 0 || !strings.HasSuffix(r.stdout, "MySQL Replication Health is OK.\n") {
+			t.Fatalf("masterha_check_repl: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		for _, h := range b.Hosts {
+			if !strings.Contains(r.stdout, h.IP+":3306") {
+				t.Errorf("text output does not list %s", h.IP)
+			}
+		}
+	})
+
+	t.Run("sql-thread-stopped", func(t *testing.T) {
+		sql(db2, "STOP SLAVE SQL_THREAD")
+		expectFailure("replica.sql_thread", "server2", "SQL thread is not running")
+		sql(db2, "START SLAVE SQL_THREAD")
+		waitHealthy("after START SLAVE SQL_THREAD")
+	})
+
+	t.Run("io-thread-stopped", func(t *testing.T) {
+		sql(db3, "STOP SLAVE IO_THREAD")
+		expectFailure("replica.io_thread", "server3", "IO thread is No")
+		sql(db3, "START SLAVE IO_THREAD")
+		waitHealthy("after START SLAVE IO_THREAD")
+	})
+
+	t.Run("replica-points-elsewhere", func(t *testing.T) {
+		// db3 follows db2 (a replica) instead of the primary: threads run,
+		// only the source is wrong.
+		sql(db3, "STOP SLAVE")
+		sql(db3, "CHANGE MASTER TO MASTER_HOST='"+db2.IP+"'")
+		sql(db3, "START SLAVE")
+		expectFailure("replica.source", "server3", "replicates from server2, not from the primary server1")
+		// An address that is no server of the cluster at all.
+		sql(db3, "STOP SLAVE")
+		sql(db3, "CHANGE MASTER TO MASTER_HOST='198.18.0.99', MASTER_CONNECT_RETRY=1")
+		sql(db3, "START SLAVE")
+		expectFailure("replica.source", "server3", "198.18.0.99:3306", "not a configured server")
+		sql(db3, "STOP SLAVE")
+		sql(db3, b.ChangeMasterSQL(db1))
+		sql(db3, "START SLAVE")
+		waitHealthy("after pointing db3 back at db1")
+	})
+
+	t.Run("two-writable", func(t *testing.T) {
+		sql(db2, "SET GLOBAL read_only=OFF")
+		expectFailure("primary.writable", "", "2 writable servers", "server1, server2")
+		sql(db2, "SET GLOBAL read_only=ON")
+		waitHealthy("after read_only=ON")
+	})
+
+	t.Run("lagging-replica", func(t *testing.T) {
+		sql(db2, "STOP SLAVE")
+		sql(db2, "CHANGE MASTER TO MASTER_DELAY=60")
+		sql(db2, "START SLAVE")
+		sql(db1, "CREATE DATABASE IF NOT EXISTS e2e")
+		sql(db1, "CREATE TABLE IF NOT EXISTS e2e.t (id INT PRIMARY KEY, v INT)")
+		// Keep writing so the delayed replica always has something pending.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 1; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				_, _ = b.SQL(ctx, db1, "REPLACE INTO e2e.t VALUES (1, "+strconv.Itoa(i)+")")
+			}
+		}()
+		expectFailure("replica.lag", "server2", "server2 lags", "limit 2s")
+		close(stop)
+		<-done
+		sql(db2, "STOP SLAVE")
+		sql(db2, "CHANGE MASTER TO MASTER_DELAY=0")
+		sql(db2, "START SLAVE")
+		waitHealthy("after MASTER_DELAY=0")
+	})
+
+	t.Run("missing-replication-grant", func(t *testing.T) {
+		acct := "'" + b.ReplUser + "'@'198.18.0.%'"
+		sql(db1, "REVOKE REPLICATION SLAVE ON *.* FROM "+acct)
+		expectFailure("grants.replication", "server1", "REPLICATION SLAVE", "server2")
+		sql(db1, "GRANT REPLICATION SLAVE ON *.* TO "+acct)
+		waitHealthy("after GRANT REPLICATION SLAVE")
+	})
+
+	// Last: an errant transaction cannot be taken back on MariaDB.
+	t.Run("errant-gtid", func(t *testing.T) {
+		sql(db3, "CREATE DATABASE IF NOT EXISTS local_only")
+		id, err := b.SQL(ctx, db3, "SELECT @@server_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectFailure("replica.errant_gtid", "server3", "errant GTIDs", "0-"+strings.TrimSpace(id)+"-")
+	})
+}
+
+// TestCheckSSHAndStatus checks SSH from the manager namespace to every host
+// and that status reports no manager running.
+func TestCheckSSHAndStatus(t *testing.T) {
+	b := upBed(t, testbed.Options{Hosts: 3, SemiSync: true})
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app1.cnf")
+	if err := b.WriteMHAConfig(conf, map[string]string{"manager_workdir": dir}); err != nil {
+		t.Fatal(err)
+	}
+	r := cloudmha(t, b, "masterha_check_ssh", "--conf="+conf, "--global_conf=none")
+	if r.code != 0 || !strings.Contains(r.stdout, "All SSH connection tests passed successfully.") {
+		t.Fatalf("check-ssh: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range b.Hosts {
+		if !strings.Contains(r.stdout, h.IP+":22") {
+			t.Errorf("check-ssh output lacks %s", h.IP)
+		}
+	}
+	// A host whose link is down fails, and only that host.
+	if err := b.LinkDown(b.Host("db2")); err != nil {
+		t.Fatal(err)
+	}
+	r = cloudmha(t, b, "", "check-ssh", "--conf="+conf, "--global_conf=none")
+	if err := b.LinkUp(b.Host("db2")); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 1 || strings.Count(r.stdout, "[FAIL]") != 1 || !strings.Contains(r.stdout, "[FAIL] server2") {
+		t.Fatalf("check-ssh with db2 cut off: exit %d\n%s", r.code, r.stdout)
+	}
+
+	r = cloudmha(t, b, "masterha_check_status", "--conf="+conf, "--global_conf=none")
+	if r.code != 2 || !strings.Contains(r.stdout, "is stopped(2:NOT_RUNNING)") {
+		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
