@@ -1,0 +1,223 @@
+// Package config reads a cluster's configuration: MHA for MySQL's app.cnf
+// (with MHA's global masterha_default.cnf) as is, or cloudmha's native YAML,
+// and returns one validated *Config.
+//
+// Both formats share one model and one set of rules: the YAML keys are MHA's
+// parameter names where MHA has one, `defaults:` plays the role of
+// [server default] and each item of `servers:` the role of a [serverN]
+// section. Every problem is reported at once, as *Error values that name the
+// file, line and key; no message ever contains a secret.
+//
+// The package does no network or DNS work: a server's IP is whatever the
+// file says (possibly empty); resolution happens later.
+package config
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// MHA 0.58 defaults, and cloudmha's where MHA has none.
+const (
+	DefaultGlobalPath           = "/etc/masterha_default.cnf"
+	DefaultPort                 = 3306
+	DefaultSSHPort              = 22
+	DefaultSSHConnectionTimeout = 5 * time.Second
+	DefaultUser                 = "root"
+	DefaultRemoteWorkdir        = "/var/tmp"
+	DefaultManagerWorkdir       = "/var/tmp"
+	DefaultLogLevel             = "info"
+	DefaultPingInterval         = 3 * time.Second
+	// MinYAMLPingInterval is the smallest ping_interval the YAML format
+	// accepts; app.cnf, like MHA, takes whole seconds >= 1.
+	MinYAMLPingInterval = 100 * time.Millisecond
+)
+
+// Ping types (ping_type).
+const (
+	PingSelect  = "SELECT"
+	PingConnect = "CONNECT"
+	PingInsert  = "INSERT"
+)
+
+// Address mover kinds known to this package. Other lowercase kinds (cloud
+// providers) are accepted and checked by the address package.
+const (
+	MoverNone   = ""
+	MoverVIP    = "vip"
+	MoverScript = "script"
+)
+
+// Notifier kinds.
+const (
+	NotifyWebhook  = "webhook"
+	NotifyDingTalk = "dingtalk"
+	NotifySlack    = "slack"
+	NotifyEmail    = "email"
+)
+
+// DefaultMasterBinlogDir returns MHA's default master_binlog_dir.
+func DefaultMasterBinlogDir() []string { return []string{"/var/lib/mysql", "/var/log/mysql"} }
+
+// Config is one cluster ("application" in MHA's words).
+type Config struct {
+	// Name is the application name: YAML `name:`; for app.cnf (and a YAML
+	// file without name) the file's base name without extension, as MHA.
+	Name string
+	// Files lists the configuration files read, in order (global first).
+	// Files read for password_file are not listed.
+	Files []string
+
+	ManagerWorkdir string        // manager_workdir, default /var/tmp
+	ManagerLog     string        // manager_log, "" = stderr
+	LogLevel       string        // debug|info|notice|warning|error, default info
+	PingInterval   time.Duration // default 3s
+	PingType       string        // SELECT (default) | CONNECT | INSERT
+
+	CheckReplDelay  bool // default true
+	CheckReplFilter bool // default true
+	LatestPriority  bool // default true
+	MultiTierSlave  bool // default false
+
+	SecondaryCheckScript       string
+	MasterIPFailoverScript     string
+	MasterIPOnlineChangeScript string
+	ShutdownScript             string
+	ReportScript               string
+	// InitConfLoadScript is stored; it is run at load time only when
+	// LoadOptions.InitConfLoad is set.
+	InitConfLoadScript string
+
+	Servers       []Server       // in file order
+	BinlogServers []BinlogServer // [binlogN] sections / binlog_servers:, in file order
+
+	Address Address
+	Notify  []Notifier
+	Metrics Metrics
+
+	// Ignored lists parameters that were accepted but have no effect in
+	// cloudmha (client_bindir, …, or a parameter in a section where MHA
+	// ignores it too).
+	Ignored []IgnoredParam
+}
+
+// Server is one MySQL/MariaDB host ([serverN] section or YAML servers item).
+type Server struct {
+	Name     string // section name ("server1") or YAML name
+	Hostname string
+	IP       string // may be empty: resolution happens later
+	Port     int    // default 3306
+
+	SSHHost              string
+	SSHIP                string
+	SSHPort              int // default 22
+	SSHUser              string
+	SSHOptions           string
+	SSHConnectionTimeout time.Duration // default 5s
+
+	NodeLabel string
+
+	CandidateMaster  bool
+	NoMaster         bool
+	IgnoreFail       bool
+	SkipInitSSHCheck bool
+	SkipResetSlave   bool
+
+	User         string // default root
+	Password     Secret
+	ReplUser     string
+	ReplPassword Secret
+
+	DisableLogBin   bool
+	MasterPIDFile   string
+	HandleRawBinlog bool   // default true
+	RemoteWorkdir   string // default /var/tmp
+	MasterBinlogDir []string
+	UseGTIDAutoPos  bool // default true
+
+	// cloudmha extensions
+	Zone     string
+	Priority int // higher is preferred among equal candidates
+}
+
+// Host returns the address to connect to: IP if set, else Hostname.
+func (s Server) Host() string { return hostOf(s.IP, s.Hostname) }
+
+// Addr returns host:port for MySQL.
+func (s Server) Addr() string { return net.JoinHostPort(s.Host(), strconv.Itoa(s.Port)) }
+
+// SSHAddr returns host:port for SSH: ssh_ip, else ssh_host, else Host().
+func (s Server) SSHAddr() string {
+	return net.JoinHostPort(hostOf(s.SSHIP, s.SSHHost, s.Host()), strconv.Itoa(s.SSHPort))
+}
+
+// BinlogServer is a [binlogN] section: a host holding a copy of the
+// primary's binary logs (e.g. mysqlbinlog --raw --stop-never).
+type BinlogServer struct {
+	Name     string
+	Hostname string
+	IP       string
+	Port     int
+
+	SSHHost              string
+	SSHIP                string
+	SSHPort              int
+	SSHUser              string
+	SSHOptions           string
+	SSHConnectionTimeout time.Duration
+
+	NodeLabel       string
+	MasterBinlogDir []string
+	RemoteWorkdir   string
+}
+
+// Host returns IP if set, else Hostname.
+func (b BinlogServer) Host() string { return hostOf(b.IP, b.Hostname) }
+
+// SSHAddr returns host:port for SSH: ssh_ip, else ssh_host, else Host().
+func (b BinlogServer) SSHAddr() string {
+	return net.JoinHostPort(hostOf(b.SSHIP, b.SSHHost, b.Host()), strconv.Itoa(b.SSHPort))
+}
+
+func hostOf(candidates ...string) string {
+	for _, c := range candidates {
+		if c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// Address says how clients find the primary.
+type Address struct {
+	// Mover is "" (none), "vip", "script" (master_ip_failover_script), or a
+	// provider kind of the address package (e.g. "aliyun/havip").
+	Mover     string
+	VIP       string // vip mover: the address
+	Interface string // vip mover: network interface
+	Prefix    int    // vip mover: prefix length, default 32 (IPv4) / 128 (IPv6)
+	Options   map[string]string
+}
+
+// Notifier is one alert destination.
+type Notifier struct {
+	Kind    string // webhook|dingtalk|slack|email
+	URL     string // endpoint; for email smtp://host:port or smtps://host:port
+	Secret  Secret // signing secret / token / SMTP password
+	To      []string
+	Options map[string]string
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string // host:port, "" = disabled
+}
+
+// IgnoredParam is a parameter that was accepted and has no effect.
+type IgnoredParam struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+}
