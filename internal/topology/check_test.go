@@ -119,6 +119,11 @@ func TestCheckFailures(t *testing.T) {
 		{"replica points elsewhere", func(f *fixture) {
 			f.st("db3").Replica.SourceHost, f.st("db3").Replica.SourceServerID = "198.18.0.99", 99
 		}, "replica.source", []string{"db3", "198.18.0.99:3306", "not a configured server"}},
+		{"replica points elsewhere, stale server id", func(f *fixture) {
+			// After CHANGE MASTER to a dead address, Master_Server_Id still
+			// names the old source: it must not count.
+			f.st("db3").Replica.SourceHost, f.st("db3").Replica.IORunning = "198.18.0.99", "Connecting"
+		}, "replica.source", []string{"198.18.0.99:3306", "not a configured server"}},
 		{"replica of a replica", func(f *fixture) {
 			f.st("db3").Replica.SourceHost, f.st("db3").Replica.SourceServerID = "198.18.0.12", 2
 		}, "replica.source", []string{"db3 replicates from db2, not from the primary db1"}},

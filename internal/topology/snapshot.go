@@ -141,8 +141,8 @@ func (s *Snapshot) Writable() []*Node {
 
 // SourceOf returns the configured node that n replicates from, or nil when n
 // is not a replica or its source is not one of the configured servers. The
-// source is matched by the server ID the IO thread last saw, then by
-// host and port as written in CHANGE MASTER.
+// source is matched by host and port as written in CHANGE MASTER, then by
+// the server ID a connected IO thread reports.
 func (s *Snapshot) SourceOf(n *Node) *Node {
 	st := n.Status()
 	if st == nil || st.Replica == nil {
@@ -157,7 +157,9 @@ func (s *Snapshot) SourceOf(n *Node) *Node {
 			return m
 		}
 	}
-	if rs.SourceServerID != 0 {
+	// Master_Server_Id is only current while the IO thread is connected; after
+	// CHANGE MASTER to an unreachable host it still names the old source.
+	if rs.SourceServerID != 0 && rs.IORunning == "Yes" {
 		for _, m := range s.Nodes {
 			if ms := m.Status(); m != n && ms != nil && ms.ServerID == rs.SourceServerID {
 				return m

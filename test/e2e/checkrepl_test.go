@@ -24,7 +24,7 @@ func TestCheckReplOnTestBed(t *testing.T) {
 	}
 	ctx := context.Background()
 	db1, db2, db3 := b.Host("db1"), b.Host("db2"), b.Host("db3")
-	sql := func(h *testbed.Host, q string) {
+	sql := func(t *testing.T, h *testbed.Host, q string) {
 		t.Helper()
 		if _, err := b.SQL(ctx, h, q); err != nil {
 			t.Fatalf("%s: %s: %v", h.Name, q, err)
@@ -32,7 +32,7 @@ func TestCheckReplOnTestBed(t *testing.T) {
 	}
 	// waitHealthy polls until check-repl passes; a repaired replica may need
 	// a moment to reconnect.
-	waitHealthy := func(what string) {
+	waitHealthy := func(t *testing.T, what string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -48,7 +48,7 @@ func TestCheckReplOnTestBed(t *testing.T) {
 	}
 	// expectFailure polls until check-repl reports the failure (the breakage
 	// may take a moment to show, e.g. lag growing).
-	expectFailure := func(check, server string, words ...string) {
+	expectFailure := func(t *testing.T, check, server string, words ...string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -68,7 +68,7 @@ func TestCheckReplOnTestBed(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		r, rep := checkRepl(t, b, conf)
-		if r.code != 0 || !rep.Healthy || rep.Primary != "db1" {
+		if r.code != 0 || !rep.Healthy || rep.Primary != "server1" {
 			t.Fatalf("healthy cluster: exit %d, primary %q, failures %v\n%s", r.code, rep.Primary, rep.failures(), r.stderr)
 		}
 		for _, f := range rep.Findings {
@@ -103,50 +103,50 @@ func TestCheckReplOnTestBed(t *testing.T) {
 	})
 
 	t.Run("sql-thread-stopped", func(t *testing.T) {
-		sql(db2, "STOP SLAVE SQL_THREAD")
-		expectFailure("replica.sql_thread", "server2", "SQL thread is not running")
-		sql(db2, "START SLAVE SQL_THREAD")
-		waitHealthy("after START SLAVE SQL_THREAD")
+		sql(t, db2, "STOP SLAVE SQL_THREAD")
+		expectFailure(t, "replica.sql_thread", "server2", "SQL thread is not running")
+		sql(t, db2, "START SLAVE SQL_THREAD")
+		waitHealthy(t, "after START SLAVE SQL_THREAD")
 	})
 
 	t.Run("io-thread-stopped", func(t *testing.T) {
-		sql(db3, "STOP SLAVE IO_THREAD")
-		expectFailure("replica.io_thread", "server3", "IO thread is No")
-		sql(db3, "START SLAVE IO_THREAD")
-		waitHealthy("after START SLAVE IO_THREAD")
+		sql(t, db3, "STOP SLAVE IO_THREAD")
+		expectFailure(t, "replica.io_thread", "server3", "IO thread is No")
+		sql(t, db3, "START SLAVE IO_THREAD")
+		waitHealthy(t, "after START SLAVE IO_THREAD")
 	})
 
 	t.Run("replica-points-elsewhere", func(t *testing.T) {
 		// db3 follows db2 (a replica) instead of the primary: threads run,
 		// only the source is wrong.
-		sql(db3, "STOP SLAVE")
-		sql(db3, "CHANGE MASTER TO MASTER_HOST='"+db2.IP+"'")
-		sql(db3, "START SLAVE")
-		expectFailure("replica.source", "server3", "replicates from server2, not from the primary server1")
+		sql(t, db3, "STOP SLAVE")
+		sql(t, db3, "CHANGE MASTER TO MASTER_HOST='"+db2.IP+"'")
+		sql(t, db3, "START SLAVE")
+		expectFailure(t, "replica.source", "server3", "replicates from server2, not from the primary server1")
 		// An address that is no server of the cluster at all.
-		sql(db3, "STOP SLAVE")
-		sql(db3, "CHANGE MASTER TO MASTER_HOST='198.18.0.99', MASTER_CONNECT_RETRY=1")
-		sql(db3, "START SLAVE")
-		expectFailure("replica.source", "server3", "198.18.0.99:3306", "not a configured server")
-		sql(db3, "STOP SLAVE")
-		sql(db3, b.ChangeMasterSQL(db1))
-		sql(db3, "START SLAVE")
-		waitHealthy("after pointing db3 back at db1")
+		sql(t, db3, "STOP SLAVE")
+		sql(t, db3, "CHANGE MASTER TO MASTER_HOST='198.18.0.99', MASTER_CONNECT_RETRY=1")
+		sql(t, db3, "START SLAVE")
+		expectFailure(t, "replica.source", "server3", "198.18.0.99:3306", "not a configured server")
+		sql(t, db3, "STOP SLAVE")
+		sql(t, db3, b.ChangeMasterSQL(db1))
+		sql(t, db3, "START SLAVE")
+		waitHealthy(t, "after pointing db3 back at db1")
 	})
 
 	t.Run("two-writable", func(t *testing.T) {
-		sql(db2, "SET GLOBAL read_only=OFF")
-		expectFailure("primary.writable", "", "2 writable servers", "server1, server2")
-		sql(db2, "SET GLOBAL read_only=ON")
-		waitHealthy("after read_only=ON")
+		sql(t, db2, "SET GLOBAL read_only=OFF")
+		expectFailure(t, "primary.writable", "", "2 writable servers", "server1, server2")
+		sql(t, db2, "SET GLOBAL read_only=ON")
+		waitHealthy(t, "after read_only=ON")
 	})
 
 	t.Run("lagging-replica", func(t *testing.T) {
-		sql(db2, "STOP SLAVE")
-		sql(db2, "CHANGE MASTER TO MASTER_DELAY=60")
-		sql(db2, "START SLAVE")
-		sql(db1, "CREATE DATABASE IF NOT EXISTS e2e")
-		sql(db1, "CREATE TABLE IF NOT EXISTS e2e.t (id INT PRIMARY KEY, v INT)")
+		sql(t, db2, "STOP SLAVE")
+		sql(t, db2, "CHANGE MASTER TO MASTER_DELAY=60")
+		sql(t, db2, "START SLAVE")
+		sql(t, db1, "CREATE DATABASE IF NOT EXISTS e2e")
+		sql(t, db1, "CREATE TABLE IF NOT EXISTS e2e.t (id INT PRIMARY KEY, v INT)")
 		// Keep writing so the delayed replica always has something pending.
 		stop := make(chan struct{})
 		done := make(chan struct{})
@@ -161,31 +161,31 @@ func TestCheckReplOnTestBed(t *testing.T) {
 				_, _ = b.SQL(ctx, db1, "REPLACE INTO e2e.t VALUES (1, "+strconv.Itoa(i)+")")
 			}
 		}()
-		expectFailure("replica.lag", "server2", "server2 lags", "limit 2s")
+		expectFailure(t, "replica.lag", "server2", "server2 lags", "limit 2s")
 		close(stop)
 		<-done
-		sql(db2, "STOP SLAVE")
-		sql(db2, "CHANGE MASTER TO MASTER_DELAY=0")
-		sql(db2, "START SLAVE")
-		waitHealthy("after MASTER_DELAY=0")
+		sql(t, db2, "STOP SLAVE")
+		sql(t, db2, "CHANGE MASTER TO MASTER_DELAY=0")
+		sql(t, db2, "START SLAVE")
+		waitHealthy(t, "after MASTER_DELAY=0")
 	})
 
 	t.Run("missing-replication-grant", func(t *testing.T) {
 		acct := "'" + b.ReplUser + "'@'198.18.0.%'"
-		sql(db1, "REVOKE REPLICATION SLAVE ON *.* FROM "+acct)
-		expectFailure("grants.replication", "server1", "REPLICATION SLAVE", "server2")
-		sql(db1, "GRANT REPLICATION SLAVE ON *.* TO "+acct)
-		waitHealthy("after GRANT REPLICATION SLAVE")
+		sql(t, db1, "REVOKE REPLICATION SLAVE ON *.* FROM "+acct)
+		expectFailure(t, "grants.replication", "server1", "REPLICATION SLAVE", "server2")
+		sql(t, db1, "GRANT REPLICATION SLAVE ON *.* TO "+acct)
+		waitHealthy(t, "after GRANT REPLICATION SLAVE")
 	})
 
 	// Last: an errant transaction cannot be taken back on MariaDB.
 	t.Run("errant-gtid", func(t *testing.T) {
-		sql(db3, "CREATE DATABASE IF NOT EXISTS local_only")
+		sql(t, db3, "CREATE DATABASE IF NOT EXISTS local_only")
 		id, err := b.SQL(ctx, db3, "SELECT @@server_id")
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectFailure("replica.errant_gtid", "server3", "errant GTIDs", "0-"+strings.TrimSpace(id)+"-")
+		expectFailure(t, "replica.errant_gtid", "server3", "errant GTIDs", "0-"+strings.TrimSpace(id)+"-")
 	})
 }
 
