@@ -118,6 +118,7 @@ func Check(snap *Snapshot, cfg *config.Config, o CheckOptions) *Report {
 	c.monitorGrants()
 	c.detection()
 	c.nodes(primary)
+	c.passed(primary)
 
 	c.rep.Healthy = len(c.rep.Failures()) == 0
 	c.rep.ElapsedMs = float64(snap.Elapsed.Microseconds()) / 1000
@@ -552,11 +553,11 @@ func (c *checker) detection() {
 			continue
 		}
 		if st.SlaveNetTimeout > c.o.SlowDetection {
-			c.add(Warn, "replica.slave_net_timeout", n.Server.Name, "SET GLOBAL slave_net_timeout=10 (and a heartbeat period of 2–5 s)",
+			c.add(Warn, "replica.detection.slave_net_timeout", n.Server.Name, "SET GLOBAL slave_net_timeout=10 (and a heartbeat period of 2–5 s)",
 				"%s: slave_net_timeout=%s, its IO thread notices a silent primary only that late", n.Server.Name, st.SlaveNetTimeout)
 		}
 		if hb := st.Replica.HeartbeatPeriod; hb > c.o.SlowDetection/3 {
-			c.add(Warn, "replica.heartbeat", n.Server.Name, "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=2",
+			c.add(Warn, "replica.detection.heartbeat", n.Server.Name, "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=2",
 				"%s: heartbeat period %s", n.Server.Name, hb)
 		}
 	}
@@ -600,6 +601,47 @@ func (c *checker) nodes(primary *Node) {
 			nr.Role = "unknown"
 		}
 		c.rep.Nodes = append(c.rep.Nodes, nr)
+	}
+}
+
+// passed adds one OK line per area in which nothing was found, so that a
+// report says what was verified and not only what was wrong.
+func (c *checker) passed(primary *Node) {
+	if primary == nil {
+		return
+	}
+	ps := primary.Status()
+	nReplicas := len(c.snap.Nodes) - 1
+	semi := "semi-sync is on at " + primary.Server.Name
+	if ps.SemiSync.SourceEnabled {
+		semi += fmt.Sprintf(" with %d replica(s) acknowledging, wait point %s", ps.SemiSync.SourceClients, orDash(ps.SemiSync.WaitPoint))
+	}
+	areas := []struct{ prefix, msg string }{
+		{"server.reachable", fmt.Sprintf("all %d servers answered", len(c.snap.Nodes))},
+		{"primary.writable", "only the primary is writable"},
+		{"replica.source", fmt.Sprintf("all %d replicas replicate from %s", nReplicas, primary.Server.Name)},
+		{"replica.io_thread", "every replica's IO thread is running"},
+		{"replica.sql_thread", "every replica's SQL thread is running"},
+		{"replica.gtid", "every replica uses GTID auto-positioning"},
+		{"replica.errant_gtid", "no replica has errant GTIDs"},
+		{"replica.lag", fmt.Sprintf("every replica is within %s of its source", c.o.MaxLag)},
+		{"candidate.", "every candidate has binary logs with replica updates"},
+		{"cluster.", "one server kind, consistent GTID mode and replication filters"},
+		{"semisync.", semi},
+		{"grants.", "the replication account and the monitoring user have the privileges failover needs"},
+		{"replica.detection.", "replicas notice a silent primary quickly (slave_net_timeout, heartbeat)"},
+	}
+	for _, a := range areas {
+		found := false
+		for _, f := range c.rep.Findings {
+			if f.Severity != OK && strings.HasPrefix(f.Check, a.prefix) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			c.add(OK, strings.TrimSuffix(a.prefix, "."), "", "", "%s", a.msg)
+		}
 	}
 }
 

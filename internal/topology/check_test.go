@@ -216,8 +216,8 @@ func TestWarningsOnly(t *testing.T) {
 		{"semi-sync fell back", func(f *fixture) { f.st("db1").SemiSync.SourceOn = false }, "semisync.primary"},
 		{"semi-sync off", func(f *fixture) { f.st("db1").SemiSync.SourceEnabled = false }, "semisync.primary"},
 		{"semi-sync source on a replica", func(f *fixture) { f.st("db2").SemiSync.SourceEnabled = true }, "semisync.replica_source_side"},
-		{"slow detection", func(f *fixture) { f.st("db2").SlaveNetTimeout = 60 * time.Second }, "replica.slave_net_timeout"},
-		{"long heartbeat", func(f *fixture) { f.st("db2").Replica.HeartbeatPeriod = 30 * time.Second }, "replica.heartbeat"},
+		{"slow detection", func(f *fixture) { f.st("db2").SlaveNetTimeout = 60 * time.Second }, "replica.detection.slave_net_timeout"},
+		{"long heartbeat", func(f *fixture) { f.st("db2").Replica.HeartbeatPeriod = 30 * time.Second }, "replica.detection.heartbeat"},
 		{"monitor lacks privileges", func(f *fixture) {
 			f.nodes["db2"].State.Grants = []string{"GRANT SELECT, PROCESS ON *.* TO `cloudmha`@`%`"}
 		}, "grants.monitor"},
@@ -225,7 +225,7 @@ func TestWarningsOnly(t *testing.T) {
 			f.cfg.CheckReplFilter = false
 			f.st("db3").Replica.Filters = mysql.Filters{IgnoreDB: "scratch"}
 			f.st("db3").SlaveNetTimeout = time.Hour // something to warn about
-		}, "replica.slave_net_timeout"},
+		}, "replica.detection.slave_net_timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
