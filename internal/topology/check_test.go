@@ -100,10 +100,10 @@ func TestHealthyCluster(t *testing.T) {
 // must fail and words the message must contain.
 func TestCheckFailures(t *testing.T) {
 	cases := []struct {
-		name  string
-		break_ func(f *fixture)
-		check string
-		words []string
+		name   string
+		mutate func(f *fixture)
+		check  string
+		words  []string
 	}{
 		{"sql thread stopped", func(f *fixture) {
 			f.st("db2").Replica.SQLRunning = false
@@ -166,7 +166,7 @@ func TestCheckFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			tc.break_(f)
+			tc.mutate(f)
 			r := f.check()
 			if r.Healthy {
 				t.Fatalf("reported healthy")
@@ -200,9 +200,9 @@ func TestCheckFailures(t *testing.T) {
 
 func TestWarningsOnly(t *testing.T) {
 	cases := []struct {
-		name  string
-		break_ func(f *fixture)
-		check string
+		name   string
+		mutate func(f *fixture)
+		check  string
 	}{
 		{"ignore_fail unreachable", func(f *fixture) {
 			f.nodes["db3"].Server.IgnoreFail = true
@@ -230,7 +230,7 @@ func TestWarningsOnly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			tc.break_(f)
+			tc.mutate(f)
 			r := f.check()
 			if !r.Healthy {
 				t.Fatalf("a warning made the cluster unhealthy: %v", failureChecks(r))

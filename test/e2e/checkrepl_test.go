@@ -224,4 +224,3 @@ func TestCheckSSHAndStatus(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
-
