@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -222,5 +224,54 @@ func TestCheckSSHAndStatus(t *testing.T) {
 	r = cloudmha(t, b, "masterha_check_status", "--conf="+conf, "--global_conf=none")
 	if r.code != 2 || !strings.Contains(r.stdout, "is stopped(2:NOT_RUNNING)") {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSandboxCLI drives `cloudmha sandbox` as a newcomer would and checks
+// that down leaves nothing behind.
+func TestSandboxCLI(t *testing.T) {
+	if os.Getenv("CLOUDMHA_SKIP_TESTBED") != "" || os.Geteuid() != 0 {
+		t.Skip("the sandbox needs root and the test bed")
+	}
+	if _, err := exec.LookPath("mariadbd"); err != nil {
+		t.Skip("mariadbd not installed: run scripts/install-deps.sh")
+	}
+	const p = "cmhas"
+	run := func(args ...string) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out)
+	}
+	t.Cleanup(func() { run("sandbox", "down", "--prefix="+p) })
+	if code, out := run("sandbox", "up", "--prefix="+p, "--hosts=2"); code != 0 || !strings.Contains(out, "is up") {
+		t.Fatalf("sandbox up: exit %d\n%s", code, out)
+	}
+	conf := "/var/tmp/cloudmha-testbed/" + p + "/app1.cnf"
+	code, out := run("sandbox", "status", "--prefix="+p)
+	if code != 0 || !strings.Contains(out, conf) || !strings.Contains(out, "198.18.0.12") {
+		t.Fatalf("sandbox status: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	chk, err := exec.CommandContext(ctx, "ip", "netns", "exec", p+"-mgr", binary, "check-repl", "--conf="+conf, "--global_conf=none").CombinedOutput()
+	if err != nil || !strings.Contains(string(chk), "MySQL Replication Health is OK.") {
+		t.Fatalf("check-repl on the sandbox: %v\n%s", err, chk)
+	}
+	if code, out := run("sandbox", "down", "--prefix="+p); code != 0 || !strings.Contains(out, "is down") {
+		t.Fatalf("sandbox down: exit %d\n%s", code, out)
+	}
+	if left, err := testbed.Leftovers(p); err != nil || len(left) > 0 {
+		t.Fatalf("sandbox down left %v (%v)", left, err)
+	}
+	if code, _ := run("sandbox", "status", "--prefix="+p); code != 2 {
+		t.Fatalf("status of a downed sandbox: exit %d, want 2", code)
 	}
 }
