@@ -43,9 +43,12 @@ func exitCode(code int, err error) error { return &exitError{code: code, err: er
 
 // mhaAliases maps MHA's command names to cloudmha subcommands.
 var mhaAliases = map[string]string{
-	"masterha_check_repl":   "check-repl",
-	"masterha_check_ssh":    "check-ssh",
-	"masterha_check_status": "status",
+	"masterha_check_repl":    "check-repl",
+	"masterha_check_ssh":     "check-ssh",
+	"masterha_check_status":  "status",
+	"masterha_manager":       "manager",
+	"masterha_master_switch": "master-switch",
+	"masterha_stop":          "stop",
 }
 
 // run is main without the process: it returns the exit code.

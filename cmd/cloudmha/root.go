@@ -76,6 +76,9 @@ It reads MHA's app.cnf as it is and answers to MHA's command names:
   masterha_check_repl   = cloudmha check-repl
   masterha_check_ssh    = cloudmha check-ssh
   masterha_check_status = cloudmha status
+  masterha_manager      = cloudmha manager
+  masterha_master_switch --master_state=alive|dead = cloudmha switch | failover
+  masterha_stop         = cloudmha stop
 Call them through symlinks (cloudmha install-aliases) or as
 "cloudmha masterha_check_repl --conf=/etc/app1.cnf".`,
 		SilenceUsage:  true,
@@ -86,9 +89,16 @@ Call them through symlinks (cloudmha install-aliases) or as
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddGroup(&cobra.Group{ID: "check", Title: "Checks (MHA: masterha_check_*):"},
+	root.AddGroup(&cobra.Group{ID: "ha", Title: "High availability (MHA: masterha_manager, masterha_master_switch, masterha_stop):"},
+		&cobra.Group{ID: "check", Title: "Checks (MHA: masterha_check_*):"},
 		&cobra.Group{ID: "sandbox", Title: "Trying it out:"})
 	root.AddCommand(
+		newManagerCmd(g),
+		newStopCmd(g),
+		newSwitchCmd(g),
+		newFailoverCmd(g),
+		newAckCmd(g),
+		newMasterSwitchCmd(g),
 		newCheckReplCmd(g),
 		newCheckSSHCmd(g),
 		newStatusCmd(g),

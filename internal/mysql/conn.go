@@ -9,6 +9,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -41,6 +43,11 @@ const (
 	DefaultReadTimeout    = 5 * time.Second
 	DefaultWriteTimeout   = 5 * time.Second
 )
+
+// The driver logs connection trouble ("unexpected EOF" when a server dies)
+// straight to stderr through a process-wide logger. cloudmha reports those
+// errors itself, with context, so the driver's copy is dropped.
+func init() { _ = driver.SetLogger(log.New(io.Discard, "", 0)) }
 
 // dialerSeq names per-connection dialers registered with the driver. The
 // driver keeps a process-wide registry keyed by network name; a unique name per

@@ -434,8 +434,10 @@ CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
 }
 
 // ChangeMasterSQL is the statement that points a replica at primary.
+// The 1 s heartbeat lets cloudmha tell a silent primary from an idle one
+// within seconds (detect.Policy: 3 heartbeats).
 func (b *Bed) ChangeMasterSQL(primary *Host) string {
-	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
 		primary.IP, primary.Port, b.ReplUser, b.ReplPassword)
 }
 
