@@ -9,7 +9,7 @@ PKGS     := ./...
 TESTFLAGS ?= -count=1 -p 1 -timeout 35m
 FUZZTIME ?= 20s
 
-.PHONY: build test unit lint fuzz demo demo-down clean
+.PHONY: build test unit lint fuzz demo demo-down clean bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cloudmha
@@ -42,6 +42,11 @@ demo: build
 
 demo-down: build
 	./$(BIN) sandbox down
+
+## bench: failover/switchover timings and manager cost on the real test bed (root; not part of `make test`).
+## Flags through BENCHFLAGS, e.g. make bench BENCHFLAGS="--runs 2 --kinds kill --scale 1,10,100 --keep-logs /tmp/bench"
+bench: build
+	$(GO) run ./bench/failover --binary=$(CURDIR)/$(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
