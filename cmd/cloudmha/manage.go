@@ -281,9 +281,13 @@ func (f *switchFlags) registerDead(cmd *cobra.Command) {
 
 func (f *switchFlags) confirm(g *globals, in io.Reader) manager.Confirm {
 	return func(plan string) bool {
-		fmt.Fprintln(g.stdout, plan)
+		out := g.stdout
+		if f.asJSON {
+			out = g.stderr // stdout carries only the JSON report
+		}
+		fmt.Fprintln(out, plan)
 		if f.dryRun {
-			fmt.Fprintln(g.stdout, "--dry-run: nothing was changed.")
+			fmt.Fprintln(out, "--dry-run: nothing was changed.")
 			return false
 		}
 		if f.interactive == 0 {
@@ -405,7 +409,7 @@ func runFailover(ctx context.Context, g *globals, f *switchFlags) error {
 	case 1:
 		o.DeadSSHReachable = failover.Yes
 	}
-	rep, err := c.Failover(ctx, o, f.confirm(g, os.Stdin))
+	rep, err := c.Failover(ctx, o, false, f.confirm(g, os.Stdin))
 	return f.printReport(g, rep, err)
 }
 

@@ -312,7 +312,10 @@ func PlanFailover(snap *topology.Snapshot, cfg *config.Config, o Options) (*Plan
 			Why: fmt.Sprintf("run shutdown_script to power off or stop %s (SSH reachable: %s)", old, o.DeadSSHReachable)})
 	}
 	for _, s := range append([]string{candName}, p.Survivors...) {
-		p.Steps = append(p.Steps, Step{Kind: StepStopIO, Server: s, Source: old,
+		// A survivor that cannot drain (its SQL thread broke, e.g. on an
+		// errant transaction) must not stop the failover; only the
+		// candidate's must succeed.
+		p.Steps = append(p.Steps, Step{Kind: StepStopIO, Server: s, Source: old, Optional: s != candName,
 			Why: fmt.Sprintf("stop %s's IO thread (no more events from %s) and let its SQL thread apply what it received", s, old)})
 	}
 	p.Steps = append(p.Steps, Step{Kind: StepChoose, Server: candName, Why: chooseWhy(cand, rej)})

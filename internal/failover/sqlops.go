@@ -312,6 +312,12 @@ func (o *SQLOps) WaitReplicating(ctx context.Context, s config.Server) error {
 		if rs.LastSQLErrno != 0 {
 			return fmt.Errorf("SQL thread error %d: %s", rs.LastSQLErrno, rs.LastSQLError)
 		}
+		// An IO thread that stopped with an error (1236: the source lacks
+		// the GTIDs the replica asks for, typically an errant transaction)
+		// does not recover by waiting.
+		if rs.IORunning == mysql.IONo && rs.LastIOErrno != 0 {
+			return fmt.Errorf("IO thread stopped with error %d: %s", rs.LastIOErrno, rs.LastIOError)
+		}
 		if err := o.sleep(ctx); err != nil {
 			last := ""
 			if rs.LastIOErrno != 0 {

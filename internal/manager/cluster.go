@@ -82,10 +82,30 @@ func (c *Cluster) Close() { c.ops.Close() }
 // Mover is the cluster's address mover (nil when none is configured).
 func (c *Cluster) Mover() address.Mover { return c.mover }
 
-// Snapshot reads every server of the cluster.
-func (c *Cluster) Snapshot(ctx context.Context) *topology.Snapshot {
-	r := topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial), SkipGrants: true}
+// Snapshot reads every server of the cluster except those in skip, which
+// are recorded as unreachable without being contacted: a failover must not
+// spend its time budget waiting on the frozen primary it declared dead.
+func (c *Cluster) Snapshot(ctx context.Context, skip ...string) *topology.Snapshot {
+	var r topology.Reader = topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial), SkipGrants: true}
+	if len(skip) > 0 {
+		r = skipReader{r: r, skip: skip}
+	}
 	return topology.Take(ctx, c.Cfg, r, c.deps.SnapshotBudget)
+}
+
+// skipReader answers "not read" for the servers in skip.
+type skipReader struct {
+	r    topology.Reader
+	skip []string
+}
+
+func (s skipReader) Read(ctx context.Context, srv config.Server) (*topology.NodeState, error) {
+	for _, n := range s.skip {
+		if n == srv.Name {
+			return nil, errors.New("declared dead: not read")
+		}
+	}
+	return s.r.Read(ctx, srv)
 }
 
 func (c *Cluster) path(suffix string) string {
@@ -146,6 +166,7 @@ func (c *Cluster) Switchover(ctx context.Context, o failover.SwitchOptions, conf
 	if err != nil {
 		return nil, fmt.Errorf("plan switchover: %w", err)
 	}
+	c.log.Info("switchover plan", "plan", plan.String())
 	if confirm != nil && !confirm(plan.String()) {
 		return nil, ErrCancelled
 	}
@@ -160,26 +181,38 @@ func (c *Cluster) Switchover(ctx context.Context, o failover.SwitchOptions, conf
 }
 
 // Failover plans and runs a failover of a dead primary, holding the change
-// lock. lastKnown is the dead primary's last known GTID set, if any.
-func (c *Cluster) Failover(ctx context.Context, o failover.Options, confirm Confirm) (*failover.Report, error) {
+// lock. confirmedDead says the detector has just judged o.Dead dead: it is
+// then not read again (a frozen server would only cost time); otherwise a
+// primary that still answers and is writable is refused.
+func (c *Cluster) Failover(ctx context.Context, o failover.Options, confirmedDead bool, confirm Confirm) (*failover.Report, error) {
 	lock, err := store.TryLock(c.ChangeLockPath())
 	if err != nil {
 		return nil, fmt.Errorf("another topology change is running: %w", err)
 	}
 	defer lock.Unlock()
-	snap := c.Snapshot(ctx)
-	if o.Dead != "" {
-		if n := nodeByName(snap, o.Dead); n != nil && n.Reachable() && n.Status().Replica == nil && !n.Status().ReadOnly {
+	// Whether the dead host answers SSH decides salvage; find out while the
+	// survivors are read, not after.
+	sshProbe := make(chan failover.Tristate, 1)
+	if o.DeadSSHReachable == failover.Unknown && o.Dead != "" {
+		go func() { sshProbe <- c.sshReachable(ctx, o.Dead) }()
+	} else {
+		sshProbe <- o.DeadSSHReachable
+	}
+	var snap *topology.Snapshot
+	if o.Dead != "" && confirmedDead {
+		snap = c.Snapshot(ctx, o.Dead)
+	} else {
+		snap = c.Snapshot(ctx)
+		if n := nodeByName(snap, o.Dead); o.Dead != "" && n != nil && n.Reachable() && n.Status().Replica == nil && !n.Status().ReadOnly {
 			return nil, fmt.Errorf("%s answers and is writable: it is not dead; use a switchover instead", o.Dead)
 		}
 	}
-	if o.DeadSSHReachable == failover.Unknown && o.Dead != "" {
-		o.DeadSSHReachable = c.sshReachable(ctx, o.Dead)
-	}
+	o.DeadSSHReachable = <-sshProbe
 	plan, err := failover.PlanFailover(snap, c.Cfg, o)
 	if err != nil {
 		return nil, fmt.Errorf("plan failover: %w", err)
 	}
+	c.log.Info("failover plan", "plan", plan.String())
 	if confirm != nil && !confirm(plan.String()) {
 		return nil, ErrCancelled
 	}

@@ -61,6 +61,11 @@ func Run(ctx context.Context, cfgs []*config.Config, o Options) error {
 			return fmt.Errorf("cluster %s: another manager watches it: %w", cfg.Name, err)
 		}
 		defer lock.Unlock()
+		if mv := c.Mover(); mv != nil && mv.Kind() == "vip" && cfg.ShutdownScript == "" {
+			c.log.Warn("the vip mover cannot take the VIP from a primary that is cut off the network; " +
+				"without a shutdown_script (IPMI, cloud stop) such a primary keeps the VIP and can take writes when its link returns, " +
+				"until this manager fences it. Configure shutdown_script or use a cloud address mover")
+		}
 		sups = append(sups, &supervisor{c: c, o: o, log: c.log, statusPath: store.StatusPath(cfg.ManagerWorkdir, cfg.Name)})
 	}
 	var wg sync.WaitGroup
@@ -141,7 +146,18 @@ func (s *supervisor) sleep(ctx context.Context, d time.Duration) {
 // reachable replicas replicate from.
 func (s *supervisor) findPrimary(snap *topology.Snapshot) (config.Server, []config.Server, error) {
 	var primary *topology.Node
-	if ps := snap.Primaries(); len(ps) == 1 {
+	ps := snap.Primaries()
+	if len(ps) > 1 && s.primary.Name != "" {
+		// After a failover the old primary may come back not replicating:
+		// the primary is the one this manager promoted.
+		for _, p := range ps {
+			if p.Server.Name == s.primary.Name {
+				ps = []*topology.Node{p}
+				break
+			}
+		}
+	}
+	if len(ps) == 1 {
 		primary = ps[0]
 	} else if len(ps) > 1 {
 		return config.Server{}, nil, fmt.Errorf("%d servers replicate from nobody: cannot tell the primary", len(ps))
@@ -171,6 +187,7 @@ func (s *supervisor) findPrimary(snap *topology.Snapshot) (config.Server, []conf
 // changes under it; it returns to have the caller start again.
 func (s *supervisor) watch(ctx context.Context) error {
 	snap := s.c.Snapshot(ctx)
+	s.fenceReturned(ctx, snap)
 	primary, replicas, err := s.findPrimary(snap)
 	if err != nil {
 		s.setStatus(store.PingFailed)
@@ -178,9 +195,11 @@ func (s *supervisor) watch(ctx context.Context) error {
 	}
 	s.primary = primary
 	s.remember(snap)
-	s.fenceReturned(ctx, snap)
 	if sc, ok := s.c.Mover().(address.StatusChecker); ok && s.c.Mover() != nil {
-		if err := sc.Status(ctx, target(primary)); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := sc.Status(sctx, target(primary))
+		cancel()
+		if err != nil {
 			s.setStatus(store.ConfigError)
 			return fmt.Errorf("address mover status check: %w", err)
 		}
@@ -198,6 +217,7 @@ func (s *supervisor) watch(ctx context.Context) error {
 	go func() { monErr <- mon.Run(mctx, verdicts) }()
 	s.log.Info("monitoring primary", "primary", primary.Name, "addr", primary.Addr(), "replicas", len(replicas))
 
+	var lastKind detect.Kind = -1
 	for {
 		// Re-read the topology every RefreshEvery, every second while an
 		// old primary may come back and must be fenced at once.
@@ -212,13 +232,15 @@ func (s *supervisor) watch(ctx context.Context) error {
 		case err := <-monErr:
 			return fmt.Errorf("monitor: %w", err)
 		case v := <-verdicts:
+			prev := lastKind
+			lastKind = v.Kind
 			switch v.Kind {
 			case detect.Healthy:
 				s.setStatus(store.Running)
 			case detect.Suspect:
 				s.setStatus(store.PingFailing)
 			case detect.UnreachablePrimary:
-				if s.state != store.PingFailing {
+				if prev != detect.UnreachablePrimary {
 					s.log.Warn("primary unreachable from the manager but not dead: no failover", "primary", primary.Name, "reason", v.Reason, "evidence", v.Evidence)
 				}
 				s.setStatus(store.PingFailing)
@@ -274,7 +296,7 @@ func (s *supervisor) blocked() bool {
 func (s *supervisor) failover(ctx context.Context, dead config.Server) {
 	s.setStatus(store.FailoverRunning)
 	start := time.Now()
-	rep, err := s.c.Failover(ctx, failover.Options{Dead: dead.Name, DeadGTIDs: s.lastGTID}, nil)
+	rep, err := s.c.Failover(ctx, failover.Options{Dead: dead.Name, DeadGTIDs: s.lastGTID}, true, nil)
 	if err != nil {
 		s.log.Error("failover failed", "dead", dead.Name, "err", err, "elapsed", time.Since(start))
 		s.setStatus(store.FailoverError)

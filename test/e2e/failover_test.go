@@ -13,9 +13,9 @@ import (
 
 // haBed brings up a 3-host semi-sync cluster and writes an MHA app.cnf for
 // the manager with the VIP mover and ping_interval=1. extra adds keys.
-func haBed(t *testing.T, extra map[string]string) (*testbed.Bed, string, string) {
+func haBed(t *testing.T, semiSync bool, extra map[string]string) (*testbed.Bed, string, string) {
 	t.Helper()
-	b := upBed(t, testbed.Options{Hosts: 3, SemiSync: true})
+	b := upBed(t, testbed.Options{Hosts: 3, SemiSync: semiSync})
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "app1.cnf")
 	keys := map[string]string{
@@ -46,9 +46,32 @@ type scenario struct {
 	faultAt time.Time
 }
 
-func startScenario(t *testing.T, extra map[string]string, managerArgs ...string) *scenario {
+// setup tunes a scenario.
+type setup struct {
+	asyncReplication bool              // semi-sync off
+	extra            map[string]string // more app.cnf keys
+	managerArgs      []string
+	reuse            *testbed.Bed // a bed already up (its settings win)
+}
+
+func startScenario(t *testing.T, o setup) *scenario {
 	t.Helper()
-	b, conf, dir := haBed(t, extra)
+	var b *testbed.Bed
+	var conf, dir string
+	if o.reuse != nil {
+		b, dir = o.reuse, t.TempDir()
+		conf = filepath.Join(dir, "app1.cnf")
+		keys := map[string]string{"manager_workdir": dir, "ping_interval": "1", "vip": b.VIP, "vip_interface": "eth0", "vip_prefix": "24"}
+		for k, v := range o.extra {
+			keys[k] = v
+		}
+		if err := b.WriteMHAConfig(conf, keys); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		b, conf, dir = haBed(t, !o.asyncReplication, o.extra)
+	}
+	managerArgs := o.managerArgs
 	sc := &scenario{b: b, conf: conf, dir: dir}
 	sc.m = startManager(t, b, conf, managerArgs...)
 	sc.m.waitLog(t, "monitoring primary", 20*time.Second)
@@ -153,7 +176,7 @@ func others(b *testbed.Bed, except ...string) []string {
 }
 
 func TestFailoverKill(t *testing.T) {
-	sc := startScenario(t, nil)
+	sc := startScenario(t, setup{})
 	sc.faultAt = time.Now()
 	if err := sc.b.Kill(sc.b.Host("db1")); err != nil {
 		t.Fatal(err)

@@ -90,10 +90,30 @@ func (b *Bed) startSSHD(ctx context.Context, h *Host, authorized []byte) error {
 	if out, err := output(ctx, sshd, "-t", "-f", conf); err != nil {
 		return fmt.Errorf("testbed: sshd config of %s: %w: %s", h.Name, err, out)
 	}
-	pid, err := spawn(filepath.Join(h.SSHDir, "sshd.out"), "ip", "netns", "exec", h.NS, sshd, "-D", "-f", conf, "-E", filepath.Join(h.SSHDir, "sshd.log"))
+	argv := []string{"ip", "netns", "exec", h.NS}
+	// Debian's bash sources ~/.bashrc for every command sshd runs. On
+	// machines whose root .bashrc does real work (pyenv init takes a lock,
+	// which a killed session can leave behind for a minute) that would make
+	// each SSH command slow or hang; a real database host has no such
+	// .bashrc. sshd gets a private mount namespace in which it is empty.
+	if home, err := os.UserHomeDir(); err == nil {
+		if rc := filepath.Join(home, ".bashrc"); fileExists(rc) {
+			if un, err := lookPath("unshare"); err == nil {
+				argv = append(argv, un, "--mount", "--propagation", "private", "sh", "-c",
+					`mount --bind /dev/null "$0" && exec "$@"`, rc)
+			}
+		}
+	}
+	argv = append(argv, sshd, "-D", "-f", conf, "-E", filepath.Join(h.SSHDir, "sshd.log"))
+	pid, err := spawn(filepath.Join(h.SSHDir, "sshd.out"), argv[0], argv[1:]...)
 	if err != nil {
 		return fmt.Errorf("testbed: start sshd on %s: %w", h.Name, err)
 	}
 	b.log.Debug("testbed: sshd started", "host", h.Name, "pid", pid)
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
