@@ -251,14 +251,15 @@ func (c *Cluster) Resume(ctx context.Context) (*failover.Report, error) {
 }
 
 // sshReachable tells whether the server's SSH port accepts a connection
-// within a second: enough to decide whether binlog salvage is worth trying,
-// without an SSH handshake on the hot path.
+// within half a second (a host on the LAN answers a SYN in milliseconds):
+// enough to decide whether binlog salvage is worth trying, without an SSH
+// handshake on the hot path.
 func (c *Cluster) sshReachable(ctx context.Context, name string) failover.Tristate {
 	for _, s := range c.Cfg.Servers {
 		if s.Name != name {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		dial := c.deps.Dial
 		if dial == nil {

@@ -50,7 +50,7 @@ const Kind = "vip"
 // Defaults of Options.
 const (
 	DefaultVerifyTimeout = 10 * time.Second
-	DefaultProbeTimeout  = 2 * time.Second
+	DefaultProbeTimeout  = 1 * time.Second
 	DefaultParallel      = 8
 	// DefaultARPCount is how many gratuitous ARP packets are sent.
 	DefaultARPCount = 3
