@@ -344,14 +344,23 @@ block is measured and printed.`,
 	return cmd
 }
 
-func runSwitch(ctx context.Context, g *globals, f *switchFlags) error {
+// openCluster loads the configuration and wires the cluster.
+func (f *switchFlags) openCluster(g *globals) (*manager.Cluster, error) {
 	cfg, err := f.cf.load(g)
 	if err != nil {
-		return exitCode(1, err)
+		return nil, exitCode(1, err)
 	}
 	c, err := manager.OpenCluster(cfg, manager.Deps{Logger: g.logger()})
 	if err != nil {
-		return exitCode(1, err)
+		return nil, exitCode(1, err)
+	}
+	return c, nil
+}
+
+func runSwitch(ctx context.Context, g *globals, f *switchFlags) error {
+	c, err := f.openCluster(g)
+	if err != nil {
+		return err
 	}
 	defer c.Close()
 	rep, err := c.Switchover(ctx, failover.SwitchOptions{
@@ -386,18 +395,15 @@ not be recovered. Refuses a primary that still answers and is writable.`,
 }
 
 func runFailover(ctx context.Context, g *globals, f *switchFlags) error {
-	cfg, err := f.cf.load(g)
+	c, err := f.openCluster(g)
 	if err != nil {
-		return exitCode(1, err)
-	}
-	c, err := manager.OpenCluster(cfg, manager.Deps{Logger: g.logger()})
-	if err != nil {
-		return exitCode(1, err)
+		return err
 	}
 	defer c.Close()
+	cfg := c.Cfg
 	o := failover.Options{NewPrimary: f.newMaster, Force: f.force, SkipSalvage: f.skipSaveBinlog}
 	if f.deadHost != "" {
-		s, ok := findServer(cfg, f.deadHost)
+		s, ok := manager.ServerByName(cfg, f.deadHost)
 		if !ok {
 			return exitCode(1, fmt.Errorf("--dead_master_host=%s is not a server of %s", f.deadHost, cfg.Name))
 		}
@@ -411,15 +417,6 @@ func runFailover(ctx context.Context, g *globals, f *switchFlags) error {
 	}
 	rep, err := c.Failover(ctx, o, false, f.confirm(g, os.Stdin))
 	return f.printReport(g, rep, err)
-}
-
-func findServer(cfg *config.Config, name string) (config.Server, bool) {
-	for _, s := range cfg.Servers {
-		if s.Name == name || s.Hostname == name || s.IP == name {
-			return s, true
-		}
-	}
-	return config.Server{}, false
 }
 
 // newMasterSwitchCmd is masterha_master_switch: --master_state picks the

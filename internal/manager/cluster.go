@@ -166,8 +166,16 @@ func (c *Cluster) Switchover(ctx context.Context, o failover.SwitchOptions, conf
 	if err != nil {
 		return nil, fmt.Errorf("plan switchover: %w", err)
 	}
-	c.log.Info("switchover plan", "plan", plan.String())
-	if confirm != nil && !confirm(plan.String()) {
+	return c.execute("switchover", plan.String(), confirm, func(e *failover.Executor) (*failover.Report, error) {
+		return e.Switchover(ctx, plan)
+	})
+}
+
+// execute logs the plan, asks confirm, and runs it with a journal, keeping
+// a report of the outcome.
+func (c *Cluster) execute(kind, planText string, confirm Confirm, run func(*failover.Executor) (*failover.Report, error)) (*failover.Report, error) {
+	c.log.Info(kind+" plan", "plan", planText)
+	if confirm != nil && !confirm(planText) {
 		return nil, ErrCancelled
 	}
 	j, err := c.openJournal()
@@ -175,7 +183,7 @@ func (c *Cluster) Switchover(ctx context.Context, o failover.SwitchOptions, conf
 		return nil, err
 	}
 	defer j.Close()
-	rep, err := c.executor(j).Switchover(ctx, plan)
+	rep, err := run(c.executor(j))
 	c.writeReport(rep)
 	return rep, err
 }
@@ -212,18 +220,9 @@ func (c *Cluster) Failover(ctx context.Context, o failover.Options, confirmedDea
 	if err != nil {
 		return nil, fmt.Errorf("plan failover: %w", err)
 	}
-	c.log.Info("failover plan", "plan", plan.String())
-	if confirm != nil && !confirm(plan.String()) {
-		return nil, ErrCancelled
-	}
-	j, err := c.openJournal()
-	if err != nil {
-		return nil, err
-	}
-	defer j.Close()
-	rep, err := c.executor(j).Run(ctx, plan)
-	c.writeReport(rep)
-	return rep, err
+	return c.execute("failover", plan.String(), confirm, func(e *failover.Executor) (*failover.Report, error) {
+		return e.Run(ctx, plan)
+	})
 }
 
 // Resume continues a failover that a previous manager left unfinished.
@@ -298,7 +297,8 @@ func nodeByName(snap *topology.Snapshot, name string) *topology.Node {
 	return nil
 }
 
-func serverByName(cfg *config.Config, name string) (config.Server, bool) {
+// ServerByName finds a server by section name, hostname or IP.
+func ServerByName(cfg *config.Config, name string) (config.Server, bool) {
 	for _, s := range cfg.Servers {
 		if s.Name == name || s.Hostname == name || s.IP == name {
 			return s, true
@@ -331,7 +331,7 @@ func (h clusterHooks) Report(ctx context.Context, r *failover.Report) error {
 		return nil
 	}
 	host := func(name string) string {
-		if s, ok := serverByName(h.c.Cfg, name); ok {
+		if s, ok := ServerByName(h.c.Cfg, name); ok {
 			return s.Hostname
 		}
 		return name

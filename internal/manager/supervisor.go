@@ -305,7 +305,7 @@ func (s *supervisor) failover(ctx context.Context, dead config.Server) {
 	s.fence[dead.Name] = true
 	s.log.Info("failover complete", "old_primary", rep.OldPrimary, "new_primary", rep.NewPrimary,
 		"elapsed", time.Since(start), "salvaged", rep.Salvaged, "lost", rep.LostText, "repointed", rep.Repointed, "failed", rep.Failed)
-	if np, ok := serverByName(s.c.Cfg, rep.NewPrimary); ok {
+	if np, ok := ServerByName(s.c.Cfg, rep.NewPrimary); ok {
 		s.primary = np
 	}
 }
