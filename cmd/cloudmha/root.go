@@ -104,6 +104,8 @@ Call them through symlinks (cloudmha install-aliases) or as
 		newStatusCmd(g),
 		newSandboxCmd(g),
 		newInstallAliasesCmd(g),
+		newMasterIPFailoverCmd(g),
+		newMasterIPOnlineChangeCmd(g),
 	)
 	return root
 }
