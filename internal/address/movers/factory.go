@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/cloudmha/cloudmha/internal/address"
+	awsmover "github.com/cloudmha/cloudmha/internal/address/aws"
 	"github.com/cloudmha/cloudmha/internal/address/script"
 	"github.com/cloudmha/cloudmha/internal/address/vip"
 	"github.com/cloudmha/cloudmha/internal/config"
@@ -45,11 +46,13 @@ func New(cfg *config.Config, o Options) (address.Mover, error) {
 		return nil, nil
 	case config.MoverVIP:
 		return vip.New(cfg, vip.Options{Dial: o.Dial, Logger: o.Logger})
+	case awsmover.KindSecondaryIP, awsmover.KindEIP:
+		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger})
 	case config.MoverScript:
 		if cfg.MasterIPFailoverScript == "" {
 			return nil, fmt.Errorf("address mover script needs master_ip_failover_script")
 		}
 		return script.New(cfg, o.Runner, o.Logger)
 	}
-	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s)", kind, config.MoverVIP, config.MoverScript)
+	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript, awsmover.KindSecondaryIP, awsmover.KindEIP)
 }

@@ -1,0 +1,377 @@
+package aws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/cloudmha/cloudmha/internal/address"
+	awscloud "github.com/cloudmha/cloudmha/internal/cloud/aws"
+	"github.com/cloudmha/cloudmha/internal/config"
+)
+
+// secretMarker is the secret access key during the moto tests; it must
+// never appear in logs or errors.
+const secretMarker = "SECRETMARKER0123456789abcdefSECRETMARKER"
+
+// startMoto runs moto_server on a free 127.0.0.1 port in its own process
+// group, killed at cleanup, and returns its URL.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("moto_server is not on PATH: skipping the EC2 emulator tests")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Skipf("moto_server does not start: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("moto_server did not listen on %s within 20s: %s", addr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "http://" + addr
+}
+
+// lab is a VPC with three instances in moto.
+type lab struct {
+	url   string
+	api   *ec2.Client
+	ips   [3]string
+	enis  [3]string
+	insts [3]string
+}
+
+func newLab(t *testing.T) *lab {
+	url := startMoto(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLOUDMHATEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretMarker)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, err := awscloud.NewEC2(ctx, awscloud.Options{Endpoint: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{url: url, api: api}
+	vpc, err := api.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: sdkaws.String("10.0.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := api.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: sdkaws.String("10.0.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		out, err := api.RunInstances(ctx, &ec2.RunInstancesInput{
+			ImageId: sdkaws.String("ami-12c6146b"), MinCount: sdkaws.Int32(1), MaxCount: sdkaws.Int32(1),
+			InstanceType: types.InstanceTypeT3Micro, SubnetId: sub.Subnet.SubnetId,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := out.Instances[0]
+		l.insts[i] = sdkaws.ToString(in.InstanceId)
+		l.ips[i] = sdkaws.ToString(in.PrivateIpAddress)
+		for _, ni := range in.NetworkInterfaces {
+			if sdkaws.ToInt32(ni.Attachment.DeviceIndex) == 0 {
+				l.enis[i] = sdkaws.ToString(ni.NetworkInterfaceId)
+			}
+		}
+		if l.enis[i] == "" || l.ips[i] == "" {
+			t.Fatalf("instance %s: no primary ENI or IP", l.insts[i])
+		}
+	}
+	return l
+}
+
+// config returns a configuration of the three servers: server1 found by
+// its IP, server2 by eni_id, server3 by instance_id.
+func (l *lab) config(kind string, opts map[string]string) *config.Config {
+	o := map[string]string{"endpoint": l.url, "eni_id.server2": l.enis[1], "instance_id.server3": l.insts[2]}
+	for k, v := range opts {
+		o[k] = v
+	}
+	return &config.Config{
+		Servers: []config.Server{{Name: "server1", IP: l.ips[0]}, {Name: "server2", IP: l.ips[1]}, {Name: "server3", IP: l.ips[2]}},
+		Address: config.Address{Mover: kind, Options: o},
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// hideVIP is an EC2API whose DescribeNetworkInterfaces never shows the VIP
+// on one ENI: the waited state never appears.
+type hideVIP struct {
+	EC2API
+	eni, vip string
+}
+
+func (h hideVIP) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, o ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	out, err := h.EC2API.DescribeNetworkInterfaces(ctx, in, o...)
+	if err != nil {
+		return nil, err
+	}
+	for i, ni := range out.NetworkInterfaces {
+		if sdkaws.ToString(ni.NetworkInterfaceId) != h.eni {
+			continue
+		}
+		var keep []types.NetworkInterfacePrivateIpAddress
+		for _, a := range ni.PrivateIpAddresses {
+			if sdkaws.ToString(a.PrivateIpAddress) != h.vip {
+				keep = append(keep, a)
+			}
+		}
+		out.NetworkInterfaces[i].PrivateIpAddresses = keep
+	}
+	return out, nil
+}
+
+func TestMoto(t *testing.T) {
+	l := newLab(t)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var errs []error
+	keep := func(err error) error {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return err
+	}
+	target := func(n string) address.Target { return address.Target{Name: n, SSHReachable: true} }
+	const vip = "10.0.1.200"
+
+	holder := func(t *testing.T, m address.Mover, want string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h, err := m.Holder(ctx)
+		if keep(err) != nil || h != want {
+			t.Fatalf("Holder = %q, %v; want %q", h, err, want)
+		}
+		if sc, ok := m.(address.StatusChecker); ok && want != "" {
+			if err := sc.Status(ctx, target(want)); keep(err) != nil {
+				t.Fatalf("Status(%s): %v", want, err)
+			}
+		}
+	}
+	timed := func(t *testing.T, what string, f func(context.Context) error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := keep(f(ctx)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: %s", what, time.Since(start).Round(time.Millisecond))
+	}
+
+	t.Run("SecondaryIP", func(t *testing.T) {
+		m, err := NewSecondaryIP(l.config(KindSecondaryIP, map[string]string{"vip": vip, "guest": "none"}), Options{Logger: log})
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		holder(t, m, "")
+		timed(t, "acquire none->server1", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{New: target("server1")})
+		})
+		holder(t, m, "server1")
+		timed(t, "release server1", func(ctx context.Context) error {
+			return m.Release(ctx, address.Change{Old: target("server1"), New: target("server2")})
+		})
+		holder(t, m, "")
+		timed(t, "acquire server2", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2")})
+		})
+		holder(t, m, "server2")
+		// Back to A without a Release: the reassignment moves it.
+		timed(t, "acquire server2->server1 (reassignment)", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server2"), New: target("server1")})
+		})
+		holder(t, m, "server1")
+		timed(t, "acquire server1->server3 (instance_id)", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server3")})
+		})
+		holder(t, m, "server3")
+		// Idempotent re-runs.
+		for range 2 {
+			timed(t, "acquire server3 again", func(ctx context.Context) error {
+				return m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server3")})
+			})
+			holder(t, m, "server3")
+			timed(t, "release server1 (not holding)", func(ctx context.Context) error {
+				return m.Release(ctx, address.Change{Old: target("server1"), New: target("server3")})
+			})
+			holder(t, m, "server3")
+		}
+		// Status against the wrong primary fails.
+		ctx := context.Background()
+		if err := m.(address.StatusChecker).Status(ctx, target("server1")); err == nil {
+			t.Fatal("Status(server1) succeeded while server3 holds the VIP")
+		} else {
+			errs = append(errs, err)
+		}
+	})
+
+	t.Run("EIP", func(t *testing.T) {
+		ctx := context.Background()
+		a, err := l.api.AllocateAddress(ctx, &ec2.AllocateAddressInput{Domain: types.DomainTypeVpc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewEIP(l.config(KindEIP, map[string]string{"allocation_id": sdkaws.ToString(a.AllocationId)}), Options{Logger: log})
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		holder(t, m, "")
+		timed(t, "eip acquire server1", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{New: target("server1")})
+		})
+		holder(t, m, "server1")
+		timed(t, "eip acquire server1->server2 (reassociation)", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2")})
+		})
+		holder(t, m, "server2")
+		timed(t, "eip acquire server2->server3 (instance)", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server2"), New: target("server3")})
+		})
+		holder(t, m, "server3")
+		timed(t, "eip acquire server3 again", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server2"), New: target("server3")})
+		})
+		timed(t, "eip release server1 (not holding)", func(ctx context.Context) error {
+			return m.Release(ctx, address.Change{Old: target("server1"), New: target("server3")})
+		})
+		holder(t, m, "server3")
+		timed(t, "eip release server3", func(ctx context.Context) error {
+			return m.Release(ctx, address.Change{Old: target("server3"), New: target("server1")})
+		})
+		holder(t, m, "")
+		timed(t, "eip release server3 again", func(ctx context.Context) error {
+			return m.Release(ctx, address.Change{Old: target("server3"), New: target("server1")})
+		})
+		timed(t, "eip acquire server1 after release", func(ctx context.Context) error {
+			return m.Acquire(ctx, address.Change{Old: target("server3"), New: target("server1")})
+		})
+		holder(t, m, "server1")
+	})
+
+	t.Run("InvalidENI", func(t *testing.T) {
+		cfg := l.config(KindSecondaryIP, map[string]string{"vip": "10.0.1.201", "guest": "none", "eni_id.server2": "eni-0123456789abcdef0"})
+		m, err := NewSecondaryIP(cfg, Options{Logger: log, WaitTimeout: time.Second})
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err = keep(m.Acquire(ctx, address.Change{New: target("server2")}))
+		if err == nil || !strings.Contains(err.Error(), "eni-0123456789abcdef0") || !strings.Contains(err.Error(), "InvalidNetworkInterfaceID") {
+			t.Fatalf("Acquire with a bad ENI: %v; want an error naming the ENI and InvalidNetworkInterfaceID", err)
+		}
+		t.Logf("error: %v", err)
+		if _, err := m.Holder(ctx); keep(err) == nil {
+			t.Fatal("Holder with a bad ENI succeeded")
+		}
+		err = keep(m.Release(ctx, address.Change{Old: target("server2")}))
+		var pe *address.ProceedError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Release of a missing ENI: %v; want a ProceedError wrapping ErrNotFound", err)
+		}
+	})
+
+	t.Run("TimeoutRollback", func(t *testing.T) {
+		const vip2 = "10.0.1.202"
+		cfg := l.config(KindSecondaryIP, map[string]string{"vip": vip2, "guest": "none"})
+		real, err := NewSecondaryIP(cfg, Options{Logger: log})
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := keep(real.Acquire(ctx, address.Change{New: target("server1")})); err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewSecondaryIP(cfg, Options{Logger: log, EC2: hideVIP{EC2API: l.api, eni: l.enis[1], vip: vip2}, WaitTimeout: 300 * time.Millisecond})
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = keep(m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2")}))
+		var me *MoveError
+		if !errors.Is(err, ErrTimeout) || !errors.As(err, &me) {
+			t.Fatalf("Acquire with a state that never shows: %v; want a MoveError wrapping ErrTimeout", err)
+		}
+		t.Logf("failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		if !strings.HasPrefix(me.Rollback, "put back on server1") || me.State != "on server server1" {
+			t.Fatalf("rollback %q, state %q; want put back on server1, on server server1", me.Rollback, me.State)
+		}
+		holder(t, real, "server1")
+	})
+
+	t.Run("NoSecretsInLogs", func(t *testing.T) {
+		all := logs.String()
+		for _, e := range errs {
+			all += "\n" + e.Error()
+		}
+		if strings.Contains(all, secretMarker) || strings.Contains(all, secretMarker[:20]) {
+			t.Fatal("the secret access key appears in logs or errors")
+		}
+		if len(all) < 100 {
+			t.Fatalf("too little logged to be a meaningful check: %q", all)
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package aws
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudmha/cloudmha/internal/config"
+)
+
+func testConfig(kind string, opts map[string]string) *config.Config {
+	return &config.Config{
+		Servers: []config.Server{{Name: "server1", IP: "10.0.1.10"}, {Name: "server2", Hostname: "db2.internal"}},
+		Address: config.Address{Mover: kind, Options: opts},
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	s, err := parseSettings(KindSecondaryIP, testConfig(KindSecondaryIP, map[string]string{
+		"vip": "10.0.1.100", "region": "eu-west-1", "eni_id.server2": "eni-0123456789abcdef0",
+		"wait_timeout": "5s", "guest": "none", "interface": "ens5", "prefix": "24", "rollback": "false",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.vip.String() != "10.0.1.100" || s.region != "eu-west-1" || s.eni["server2"] != "eni-0123456789abcdef0" ||
+		s.waitTimeout != 5*time.Second || s.guest != "none" || s.iface != "ens5" || s.prefix != 24 || s.rollback {
+		t.Fatalf("settings %+v", s)
+	}
+	// Defaults, and the VIP from cfg.Address.VIP.
+	cfg := testConfig(KindSecondaryIP, map[string]string{"instance_id.server2": "i-0123456789abcdef0"})
+	cfg.Address.VIP = "10.0.1.101"
+	s, err = parseSettings(KindSecondaryIP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.iface != DefaultInterface || s.prefix != 32 || s.guest != "ssh" || s.sudo != "auto" || !s.rollback || s.waitTimeout != DefaultWaitTimeout {
+		t.Fatalf("defaults %+v", s)
+	}
+	s, err = parseSettings(KindEIP, testConfig(KindEIP, map[string]string{"allocation_id": "eipalloc-0123456789abcdef0", "eni_id.server2": "eni-01234567"}))
+	if err != nil || s.allocID != "eipalloc-0123456789abcdef0" {
+		t.Fatalf("eip: %+v, %v", s, err)
+	}
+}
+
+func TestParseSettingsErrors(t *testing.T) {
+	eni2 := "eni-0123456789abcdef0"
+	for _, tc := range []struct {
+		kind string
+		opts map[string]string
+		want string
+	}{
+		{KindSecondaryIP, map[string]string{"eni_id.server2": eni2}, "vip"},
+		{KindSecondaryIP, map[string]string{"vip": "fe80::1", "eni_id.server2": eni2}, "IPv4"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100"}, "server2: give option eni_id.server2"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": "eni-zz"}, "want an ENI id"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server9": eni2}, `no server named "server9"`},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "instance_id.server1": "i-x"}, "instance id"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "guest": "telnet"}, "want ssh or none"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "interface": "eth0; rm -rf /"}, "interface"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "prefix": "33"}, "out of range"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "wait_timeout": "-1s"}, "duration"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "allocation_id": "eipalloc-01234567"}, "unknown option"},
+		{KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": eni2, "secret_key": "x"}, "unknown option"},
+		{KindEIP, map[string]string{"eni_id.server2": eni2}, "allocation_id"},
+		{KindEIP, map[string]string{"allocation_id": "alloc-1", "eni_id.server2": eni2}, "allocation id"},
+		{KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": eni2, "vip": "10.0.0.1"}, "unknown option"},
+		{KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": eni2, "region": "eu west"}, "region"},
+	} {
+		_, err := parseSettings(tc.kind, testConfig(tc.kind, tc.opts))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v: error %v, want it to mention %q", tc.kind, tc.opts, err, tc.want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
+	cfg := testConfig(KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": "eni-01234567", "endpoint": "ftp://x"})
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "endpoint") {
+		t.Fatalf("bad endpoint: %v", err)
+	}
+	cfg.Address.Options["endpoint"] = "http://127.0.0.1:1"
+	m, err := New(cfg, Options{})
+	if err != nil || m.Kind() != KindEIP {
+		t.Fatalf("New: %v, %v", m, err)
+	}
+	cfg.Address.Mover = "aws-route"
+	if _, err := New(cfg, Options{}); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+}
+
+func TestGuestCommand(t *testing.T) {
+	s, err := parseSettings(KindSecondaryIP, testConfig(KindSecondaryIP, map[string]string{"vip": "10.0.1.100", "eni_id.server2": "eni-01234567"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &SecondaryIP{base: &base{set: s}}
+	add := m.guestCommand(true, "root")
+	if !strings.Contains(add, "ip addr add 10.0.1.100/32 dev eth0") || strings.Contains(add, "sudo") {
+		t.Fatalf("add: %s", add)
+	}
+	del := m.guestCommand(false, "ec2-user")
+	if !strings.HasPrefix(del, "sudo -n sh -c ") || !strings.Contains(del, "ip addr del 10.0.1.100/32 dev eth0") {
+		t.Fatalf("del: %s", del)
+	}
+}
