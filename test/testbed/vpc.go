@@ -65,7 +65,21 @@ func (v *VPC) Assign(ctx context.Context, addr, host string) error {
 	}
 	v.owners[ip] = host
 	v.mu.Unlock()
-	return v.apply(ctx)
+	if err := v.apply(ctx); err != nil {
+		return err
+	}
+	// A VPC resolves addresses itself: nobody keeps a stale MAC for an
+	// address that moved. Forget it everywhere, so the next packet asks
+	// again and only the new owner may answer.
+	for _, ns := range v.b.Namespaces() {
+		if ns == v.b.SwitchNS {
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = commandIn(c, ns, "ip", "neigh", "flush", "to", ip.String()).Run()
+		cancel()
+	}
+	return nil
 }
 
 // Owner returns the host addr is assigned to ("" when none).
