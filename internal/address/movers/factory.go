@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/cloudmha/cloudmha/internal/address"
+	aliyunmover "github.com/cloudmha/cloudmha/internal/address/aliyun"
 	awsmover "github.com/cloudmha/cloudmha/internal/address/aws"
 	"github.com/cloudmha/cloudmha/internal/address/script"
 	"github.com/cloudmha/cloudmha/internal/address/vip"
@@ -46,6 +47,8 @@ func New(cfg *config.Config, o Options) (address.Mover, error) {
 		return nil, nil
 	case config.MoverVIP:
 		return vip.New(cfg, vip.Options{Dial: o.Dial, Logger: o.Logger})
+	case aliyunmover.KindHaVip, aliyunmover.KindENI, "aliyun/havip", "aliyun/eni":
+		return aliyunmover.New(cfg, aliyunmover.Options{Dial: o.Dial, Logger: o.Logger})
 	case awsmover.KindSecondaryIP, awsmover.KindEIP:
 		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger})
 	case config.MoverScript:
@@ -54,5 +57,6 @@ func New(cfg *config.Config, o Options) (address.Mover, error) {
 		}
 		return script.New(cfg, o.Runner, o.Logger)
 	}
-	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript, awsmover.KindSecondaryIP, awsmover.KindEIP)
+	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript,
+		aliyunmover.KindHaVip, aliyunmover.KindENI, awsmover.KindSecondaryIP, awsmover.KindEIP)
 }

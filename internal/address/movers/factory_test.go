@@ -22,7 +22,9 @@ func TestNew(t *testing.T) {
 		{"script", config.Config{MasterIPFailoverScript: "/bin/true", Address: config.Address{Mover: "script"}}, "script", ""},
 		{"online change script only", config.Config{MasterIPOnlineChangeScript: "/bin/true"}, "script", ""},
 		{"script without a script", config.Config{Address: config.Address{Mover: "script"}}, "", "needs master_ip_failover_script"},
-		{"cloud kind", config.Config{Address: config.Address{Mover: "aliyun/havip"}}, "", "address mover aliyun/havip is not available yet"},
+		{"cloud kind not yet available", config.Config{Address: config.Address{Mover: "tencent-havip"}}, "", "address mover tencent-havip is not available yet"},
+		{"cloud kind validated at start", config.Config{Address: config.Address{Mover: "aliyun-havip"}}, "", "option region is required"},
+		{"aws kind validated at start", config.Config{Address: config.Address{Mover: "aws-eip"}}, "", "aws-eip"},
 		{"bad vip", config.Config{Address: config.Address{Mover: "vip", VIP: "nope", Interface: "eth0"}}, "", "vip"},
 	}
 	for _, c := range cases {

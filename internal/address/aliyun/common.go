@@ -1,0 +1,387 @@
+package aliyun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ecs "github.com/alibabacloud-go/ecs-20140526/v7/client"
+	"github.com/alibabacloud-go/tea/dara"
+
+	"github.com/cloudmha/cloudmha/internal/address"
+	cloud "github.com/cloudmha/cloudmha/internal/cloud/aliyun"
+	"github.com/cloudmha/cloudmha/internal/config"
+	"github.com/cloudmha/cloudmha/internal/hooks"
+	"github.com/cloudmha/cloudmha/internal/remote"
+)
+
+// Mover kinds (address_mover=…).
+const (
+	KindHaVip = "aliyun-havip"
+	KindENI   = "aliyun-eni"
+)
+
+// Defaults of the options.
+const (
+	DefaultWaitTimeout  = 60 * time.Second
+	DefaultPollInterval = 500 * time.Millisecond
+	DefaultCallTimeout  = 10 * time.Second
+	DefaultRetries      = 6
+)
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrTimeout: an asynchronous transition did not complete in time.
+	ErrTimeout = errors.New("timed out waiting for the cloud")
+	// ErrAuth: the API refused the credentials.
+	ErrAuth = errors.New("the Alibaba Cloud API refused the credentials")
+	// ErrConflict: the resource is held by a server it should not be.
+	ErrConflict = errors.New("the resource is in an unexpected state")
+)
+
+// Options are what the movers need from the outside world.
+type Options struct {
+	// Dial opens TCP connections for SSH; nil means net.Dialer.
+	Dial remote.DialFunc
+	// Logger receives what the mover does; nil discards.
+	Logger *slog.Logger
+	// HTTPClient sends the API requests; nil builds one (proxy from the
+	// environment or the proxy option).
+	HTTPClient *http.Client
+}
+
+// server is one configured server.
+type server struct {
+	cfg config.Server
+	ssh remote.Target
+}
+
+// base holds what both movers share.
+type base struct {
+	kind      string
+	api       *cloud.Clients
+	log       *slog.Logger
+	servers   []server
+	guest     string // ssh | none
+	waitTO    time.Duration
+	poll      time.Duration
+	retries   int
+	mu        sync.Mutex
+	instances map[string]string // server name -> instance id
+}
+
+// parsed options; used marks the keys a mover understood.
+type opts struct {
+	m    map[string]string
+	used map[string]bool
+}
+
+func (o *opts) get(k, def string) string {
+	o.used[k] = true
+	if v, ok := o.m[k]; ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (o *opts) duration(k string, def time.Duration) (time.Duration, error) {
+	v := o.get(k, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("option %s=%q: want a positive duration (e.g. 30s)", k, v)
+	}
+	return d, nil
+}
+
+func (o *opts) yesNo(k string, def bool) (bool, error) {
+	switch v := o.get(k, ""); v {
+	case "":
+		return def, nil
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	default:
+		return false, fmt.Errorf("option %s=%q: want yes or no", k, v)
+	}
+}
+
+// unknown reports options no one read (typos).
+func (o *opts) unknown() error {
+	var bad []string
+	for k := range o.m {
+		if !o.used[k] && !strings.HasPrefix(k, "instance_id.") {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("unknown option(s) %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// newBase reads the shared settings and builds the API clients.
+func newBase(kind string, cfg *config.Config, o Options, op *opts) (*base, error) {
+	b := &base{kind: kind, log: o.Logger, instances: map[string]string{}}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	region := op.get("region", "")
+	if region == "" {
+		return nil, errors.New("option region is required (e.g. cn-hangzhou)")
+	}
+	b.guest = op.get("guest", "ssh")
+	if b.guest != "ssh" && b.guest != "none" {
+		return nil, fmt.Errorf("option guest=%q: want ssh or none", b.guest)
+	}
+	var err error
+	if b.waitTO, err = op.duration("wait_timeout", DefaultWaitTimeout); err != nil {
+		return nil, err
+	}
+	if b.poll, err = op.duration("poll_interval", DefaultPollInterval); err != nil {
+		return nil, err
+	}
+	callTO, err := op.duration("call_timeout", DefaultCallTimeout)
+	if err != nil {
+		return nil, err
+	}
+	b.retries = DefaultRetries
+	if v := op.get("retries", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 50 {
+			return nil, fmt.Errorf("option retries=%q: want 1..50", v)
+		}
+		b.retries = n
+	}
+	dial := o.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		dial = d.DialContext
+	}
+	names := map[string]bool{}
+	for _, s := range cfg.Servers {
+		names[s.Name] = true
+		t, err := sshTarget(s, dial)
+		if err != nil {
+			return nil, fmt.Errorf("server %s: %w", s.Name, err)
+		}
+		b.servers = append(b.servers, server{cfg: s, ssh: t})
+		if id := op.m["instance_id."+s.Name]; id != "" {
+			if strings.ContainsAny(id, " \t\n/") {
+				return nil, fmt.Errorf("option instance_id.%s=%q is not an instance id", s.Name, id)
+			}
+			b.instances[s.Name] = id
+		}
+	}
+	for k := range op.m {
+		if n, ok := strings.CutPrefix(k, "instance_id."); ok && !names[n] {
+			return nil, fmt.Errorf("option %s: no server named %q", k, n)
+		}
+	}
+	b.api, err = cloud.New(cloud.Config{
+		Region: region, Endpoint: op.get("endpoint", ""), Proxy: op.get("proxy", ""),
+		ConnectTimeout: min(callTO, 5*time.Second), ReadTimeout: callTO,
+		HTTPClient: o.HTTPClient, Logger: b.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.log = b.log.With("mover", kind)
+	return b, nil
+}
+
+// sshTarget is how to reach a server over SSH, as configured.
+func sshTarget(s config.Server, dial remote.DialFunc) (remote.Target, error) {
+	o, err := remote.ParseSSHOptions(s.SSHOptions)
+	if err != nil {
+		return remote.Target{}, err
+	}
+	addr := s.SSHAddr()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	switch {
+	case o.Port != 0:
+		port = strconv.Itoa(o.Port)
+	case port == "" || port == "0":
+		port = strconv.Itoa(config.DefaultSSHPort)
+	}
+	user := s.SSHUser
+	if user == "" {
+		user = "root"
+	}
+	return remote.Target{Addr: net.JoinHostPort(host, port), User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
+}
+
+func (b *base) server(name string) (server, error) {
+	for _, s := range b.servers {
+		if s.cfg.Name == name {
+			return s, nil
+		}
+	}
+	return server{}, fmt.Errorf("%s: server %q is not in the configuration", b.kind, name)
+}
+
+// apiErr wraps an API error with the operation and a one-line
+// description; authentication failures wrap ErrAuth.
+func (b *base) apiErr(op string, err error) error {
+	if cloud.IsAuth(err) {
+		return fmt.Errorf("%s: %s: %w: %s; check the credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, credentials file, RAM role) and the clock", b.kind, op, ErrAuth, cloud.Describe(err))
+	}
+	return fmt.Errorf("%s: %s: %s: %w", b.kind, op, cloud.Describe(err), err)
+}
+
+// call runs f, retrying throttling, 5xx answers and transport errors with
+// jittered exponential backoff (200 ms doubling to 5 s) up to b.retries
+// attempts or the context's end.
+func (b *base) call(ctx context.Context, op string, f func() error) error {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if !cloud.IsRetryable(err) || attempt >= b.retries {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %s: %w", b.kind, op, ctx.Err())
+			}
+			return b.apiErr(op, err)
+		}
+		d := delay/2 + rand.N(delay/2+1)
+		b.log.Warn("API call failed, retrying", "op", op, "attempt", attempt, "retry_in", d.Round(time.Millisecond), "err", cloud.Describe(err))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s: %w (last error: %s)", b.kind, op, ctx.Err(), cloud.Describe(err))
+		case <-time.After(d):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// wait polls check every b.poll until it reports done, an error, or
+// b.waitTO passes (an error wrapping ErrTimeout that names the last state).
+func (b *base) wait(ctx context.Context, what string, check func(ctx context.Context) (done bool, state string, err error)) error {
+	wctx, cancel := context.WithTimeout(ctx, b.waitTO)
+	defer cancel()
+	start := time.Now()
+	var state string
+	for {
+		done, st, err := check(wctx)
+		if err != nil {
+			if wctx.Err() != nil && ctx.Err() == nil {
+				return fmt.Errorf("%s: %w after %s: %s (last state %q)", b.kind, ErrTimeout, b.waitTO, what, state)
+			}
+			return err
+		}
+		state = st
+		if done {
+			b.log.Debug("wait done", "what", what, "state", st, "elapsed", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for %s: %w (last state %q)", b.kind, what, ctx.Err(), state)
+		case <-wctx.Done():
+			return fmt.Errorf("%s: %w after %s: %s (last state %q)", b.kind, ErrTimeout, b.waitTO, what, state)
+		case <-time.After(b.poll):
+		}
+	}
+}
+
+// instanceID returns the instance id of a server: configured, or found by
+// its private IP.
+func (b *base) instanceID(ctx context.Context, name string) (string, error) {
+	b.mu.Lock()
+	id, ok := b.instances[name]
+	b.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	s, err := b.server(name)
+	if err != nil {
+		return "", err
+	}
+	ip := s.cfg.IP
+	if ip == "" {
+		ip = s.cfg.Hostname
+	}
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return "", fmt.Errorf("%s: server %s: no instance_id.%s option and no IP address to look the instance up by", b.kind, name, name)
+	}
+	var out *ecs.DescribeInstancesResponse
+	err = b.call(ctx, "DescribeInstances", func() error {
+		var err error
+		out, err = b.api.ECS.DescribeInstancesWithContext(ctx, &ecs.DescribeInstancesRequest{
+			RegionId: dara.String(b.api.Region), PrivateIpAddresses: dara.String(`["` + ip + `"]`),
+		}, b.api.Runtime())
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	if out.Body != nil && out.Body.Instances != nil {
+		for _, in := range out.Body.Instances.Instance {
+			found = append(found, dara.StringValue(in.InstanceId))
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("%s: server %s: %d instances have the private IP %s; set instance_id.%s", b.kind, name, len(found), ip, name)
+	}
+	b.mu.Lock()
+	b.instances[name] = found[0]
+	b.mu.Unlock()
+	b.log.Info("instance found by private IP", "server", name, "ip", ip, "instance", found[0])
+	return found[0], nil
+}
+
+// serverOf maps an instance id back to a server name ("" when none).
+func (b *base) serverOf(ctx context.Context, instance string) (string, error) {
+	for _, s := range b.servers {
+		id, err := b.instanceID(ctx, s.cfg.Name)
+		if err != nil {
+			return "", err
+		}
+		if id == instance {
+			return s.cfg.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// runSSH runs a shell command on a server over SSH (sudo -n when the SSH
+// user is not root).
+func (b *base) runSSH(ctx context.Context, s server, cmd string) (string, error) {
+	cl, err := remote.Dial(ctx, s.ssh)
+	if err != nil {
+		return "", fmt.Errorf("%s: ssh %s: %w", b.kind, s.cfg.Name, err)
+	}
+	defer cl.Close()
+	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
+	if s.ssh.User != "root" {
+		cmd = "sudo -n sh -c " + hooks.ShellQuote(cmd)
+	}
+	out, err := cl.Run(ctx, cmd)
+	if err != nil {
+		return string(out), fmt.Errorf("%s: on %s: %w", b.kind, s.cfg.Name, err)
+	}
+	return string(out), nil
+}
+
+var _ address.Mover = (*HaVipMover)(nil)
+var _ address.StatusChecker = (*HaVipMover)(nil)
+var _ address.Mover = (*ENIMover)(nil)
+var _ address.StatusChecker = (*ENIMover)(nil)

@@ -1,0 +1,320 @@
+// Package aliyun is a local emulator of the Alibaba Cloud ECS (2014-05-26)
+// and VPC (2016-04-28) OpenAPIs that cloudmha's address movers use. The
+// unmodified official Darabonba SDK clients talk to it over plain HTTP on
+// 127.0.0.1:
+//
+//	cfg := &openapi.Config{Endpoint: tea.String("127.0.0.1:PORT"), Protocol: tea.String("HTTP"),
+//		AccessKeyId: …, AccessKeySecret: …, RegionId: tea.String("cn-hangzhou")}
+//
+// # What is checked
+//
+// Every request must be signed: ACS3-HMAC-SHA256 (the SDKs' default; the
+// canonical request is rebuilt from the wire and compared) or the legacy
+// RPC HMAC-SHA1 signature (Signature= parameter, RFC 3986 encoding applied
+// twice). Unknown AccessKeyId -> 404 InvalidAccessKeyId.NotFound; wrong
+// secret or a badly canonicalised request -> 400 SignatureDoesNotMatch; a
+// reused nonce -> 400 SignatureNonceUsed; a timestamp more than
+// Options.MaxSkew (15 min) away -> 400 InvalidTimeStamp.Expired. Errors have
+// Alibaba's JSON shape {RequestId, HostId, Code, Message, Recommend}.
+//
+// # What is modelled
+//
+//   - Instances (seeded with AddInstance): id, private IP, zone, vSwitch.
+//     DescribeInstances (InstanceIds / PrivateIpAddresses filters).
+//   - ENIs (AddENI): DescribeNetworkInterfaces, DetachNetworkInterface
+//     (InUse -> Detaching -> Available), AttachNetworkInterface (Available ->
+//     Attaching -> InUse). The ENI and the instance must be in one zone.
+//   - HaVips (AddHaVip, CreateHaVip): DescribeHaVips (Filter HaVipId, VpcId,
+//     VSwitchId, Status), AssociateHaVip (Associating -> InUse; the
+//     instance or ENI must be in the HaVip's vSwitch; at most
+//     Options.MaxHaVipInstances), UnassociateHaVip (Unassociating ->
+//     InUse/Available; the master needs Force=True).
+//   - HaVip mastership is ARP-driven, as on the real platform: no API call
+//     makes an instance the master. The data plane (the test bed, after a
+//     host added the address and sent gratuitous ARP) calls SetHaVipMaster;
+//     MasterInstanceId is the last associated instance that claimed the
+//     address, and becomes empty when that instance is unassociated. A
+//     claim by an instance that is not associated is ignored (the vSwitch
+//     drops it), as on the platform.
+//   - EIPs are stored (AddEIP) for the data plane; no EIP API yet.
+//
+// Transitions complete after Options.Latency (SetLatency, SetResourceLatency
+// change it at run time). ClientToken makes VPC calls idempotent (the same
+// token and parameters return the first answer; other parameters return
+// IdempotentParameterMismatch). Faults: InjectError (any code and status,
+// e.g. Throttle for Throttling.User), StickDetaching (an ENI that never
+// leaves Detaching). OnChange reports every state change.
+//
+// An STS security token (x-acs-security-token) is accepted without
+// verification. Error codes other than the signature ones follow the
+// vendor's naming but are not all verified against the live service.
+//
+// The package imports no SDK: its SDK-driven tests are built with
+// `-tags aliyunsdk` until go.mod lists the SDK's transitive modules.
+package aliyun
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// API versions served.
+const (
+	VersionECS = "2014-05-26"
+	VersionVPC = "2016-04-28"
+)
+
+// Defaults of Options.
+const (
+	DefaultRegion            = "cn-hangzhou"
+	DefaultLatency           = 300 * time.Millisecond
+	DefaultMaxSkew           = 15 * time.Minute
+	DefaultMaxHaVipInstances = 2
+)
+
+// Options configures a Server.
+type Options struct {
+	// Credentials maps AccessKeyId to AccessKeySecret.
+	Credentials map[string]string
+	// Region is the only region served (RegionId must match when given).
+	Region string
+	// Latency is how long an asynchronous transition takes (default
+	// 300 ms; a negative value means 0).
+	Latency time.Duration
+	// MaxSkew bounds the request timestamp's distance from now (15 min).
+	MaxSkew time.Duration
+	// MaxHaVipInstances bounds the instances associated with one HaVip.
+	MaxHaVipInstances int
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// Logger receives one line per request (never a secret); nil discards.
+	Logger *slog.Logger
+}
+
+// Server is the emulator. It is an http.Handler; Start serves it on a
+// loopback port.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	creds     map[string]string
+	nonces    map[string]time.Time
+	instances map[string]*Instance
+	enis      map[string]*ENI
+	havips    map[string]*HaVip
+	eips      map[string]*EIP
+	tokens    map[string]tokenEntry
+	faults    []*fault
+	stuck     map[string]bool
+	latency   time.Duration
+	resLat    map[string]time.Duration
+	timers    map[*time.Timer]struct{}
+	calls     map[string]int
+	seq       int64
+	nextID    int
+	closed    bool
+	handlers  []func(Event)
+	emitMu    sync.Mutex
+	listener  net.Listener
+	httpSrv   *http.Server
+	serveDone chan struct{}
+}
+
+// New returns a server with no resources.
+func New(o Options) *Server {
+	if o.Region == "" {
+		o.Region = DefaultRegion
+	}
+	if o.Latency == 0 {
+		o.Latency = DefaultLatency
+	} else if o.Latency < 0 {
+		o.Latency = 0
+	}
+	if o.MaxSkew <= 0 {
+		o.MaxSkew = DefaultMaxSkew
+	}
+	if o.MaxHaVipInstances <= 0 {
+		o.MaxHaVipInstances = DefaultMaxHaVipInstances
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{
+		opts: o, log: o.Logger,
+		creds: map[string]string{}, nonces: map[string]time.Time{},
+		instances: map[string]*Instance{}, enis: map[string]*ENI{}, havips: map[string]*HaVip{}, eips: map[string]*EIP{},
+		tokens: map[string]tokenEntry{}, stuck: map[string]bool{}, latency: o.Latency,
+		resLat: map[string]time.Duration{}, timers: map[*time.Timer]struct{}{}, calls: map[string]int{},
+	}
+	for k, v := range o.Credentials {
+		s.creds[k] = v
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Start serves on addr (default "127.0.0.1:0") and returns the base URL
+// (http://127.0.0.1:PORT). Addresses that are not loopback are refused:
+// the emulator must never be reachable from outside the machine.
+func (s *Server) Start(addr string) (string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("aliyun emulator: listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("aliyun emulator: listen address %q is not a loopback IP", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("aliyun emulator: %w", err)
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.serveDone = make(chan struct{})
+	srv, done := s.httpSrv, s.serveDone
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("aliyun emulator stopped", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Endpoint is the host:port to put in openapi.Config.Endpoint after Start.
+func (s *Server) Endpoint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Close stops serving and cancels pending transitions.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for t := range s.timers {
+		t.Stop()
+	}
+	s.timers = map[*time.Timer]struct{}{}
+	srv, done := s.httpSrv, s.serveDone
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Close()
+	<-done
+	return err
+}
+
+// SetCredential adds or replaces an access key.
+func (s *Server) SetCredential(accessKeyID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creds[accessKeyID] = secret
+}
+
+func (s *Server) secret(ak string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.creds[ak]
+	return v, ok
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+// apiError is an error answer.
+type apiError struct {
+	Status    int
+	Code      string
+	Message   string
+	Recommend string
+}
+
+func errBadRequest(code, msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: msg}
+}
+
+func errNotFound(code, msg string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: code, Message: msg}
+}
+
+func errForbidden(code, msg string) *apiError {
+	return &apiError{Status: http.StatusForbidden, Code: code, Message: msg}
+}
+
+func errAccessKeyNotFound() *apiError {
+	return errNotFound("InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+}
+
+func errSignature(stringToSign string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "SignatureDoesNotMatch",
+		Message: "Specified signature does not match our calculation. server string to sign is:" + stringToSign}
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		s.writeError(w, r, reqID, errBadRequest("InvalidRequest", "cannot read the body"))
+		return
+	}
+	ai, ae := s.verify(r, body)
+	if ae != nil {
+		s.log.Info("request refused", "code", ae.Code, "status", ae.Status)
+		s.writeError(w, r, reqID, ae)
+		return
+	}
+	status, resp, ae := s.dispatch(ai, reqID)
+	if ae != nil {
+		s.log.Info("request failed", "action", ai.action, "code", ae.Code, "status", ae.Status)
+		s.writeError(w, r, reqID, ae)
+		return
+	}
+	s.log.Debug("request", "action", ai.action, "alg", ai.alg, "access_key_id", ai.accessKeyID)
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.Header().Set("x-acs-request-id", reqID)
+	w.WriteHeader(status)
+	_, _ = w.Write(resp)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, ae *apiError) {
+	rec := ae.Recommend
+	if rec == "" {
+		rec = "https://api.aliyun.com/troubleshoot?q=" + ae.Code
+	}
+	b, _ := json.Marshal(map[string]string{
+		"RequestId": reqID, "HostId": r.Host, "Code": ae.Code, "Message": ae.Message, "Recommend": rec,
+	})
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.Header().Set("x-acs-request-id", reqID)
+	w.WriteHeader(ae.Status)
+	_, _ = w.Write(b)
+}
