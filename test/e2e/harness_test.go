@@ -224,3 +224,10 @@ func vipHolders(t *testing.T, b *testbed.Bed) []string {
 	}
 	return out
 }
+
+func execOutput(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := exec.CommandContext(ctx, name, args...).Output()
+	return string(b), err
+}
