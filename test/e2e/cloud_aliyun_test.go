@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,30 +75,8 @@ func TestFailoverAliyunHaVip(t *testing.T) {
 		}
 	}()
 
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "app1.yaml")
-	var servers strings.Builder
-	for i, h := range b.Hosts {
-		fmt.Fprintf(&servers, "  - {name: server%d, hostname: %s, master_binlog_dir: [%s]}\n", i+1, h.IP, h.DataDir)
-	}
-	yaml := fmt.Sprintf(`name: app1
-manager: {workdir: %s, log_level: info}
-monitor: {ping_interval: 1s}
-defaults:
-  user: %s
-  password: %s
-  repl_user: %s
-  repl_password: %s
-  ssh_user: root
-  ssh_options: "-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-servers:
-%saddress:
-  mover: aliyun-havip
-  options: {region: cn-hangzhou, endpoint: "%s", havip_id: %s, interface: eth0, prefix: "24"}
-`, dir, b.User, b.Password, b.ReplUser, b.ReplPassword, b.SSHKey, servers.String(), l.Addr().String(), havip)
-	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf, dir := writeCloudYAML(t, b, "aliyun-havip",
+		fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", havip_id: %s, interface: eth0, prefix: "24"}`, l.Addr().String(), havip))
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ak)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
 

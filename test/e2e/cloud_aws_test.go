@@ -143,30 +143,8 @@ func TestFailoverAWSSecondaryIP(t *testing.T) {
 	}
 
 	// The manager's configuration, in YAML (cloud settings live there).
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "app1.yaml")
-	var servers strings.Builder
-	for i, h := range b.Hosts {
-		fmt.Fprintf(&servers, "  - {name: server%d, hostname: %s, master_binlog_dir: [%s]}\n", i+1, h.IP, h.DataDir)
-	}
-	yaml := fmt.Sprintf(`name: app1
-manager: {workdir: %s, log_level: info}
-monitor: {ping_interval: 1s}
-defaults:
-  user: %s
-  password: %s
-  repl_user: %s
-  repl_password: %s
-  ssh_user: root
-  ssh_options: "-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-servers:
-%saddress:
-  mover: aws-secondary-ip
-  options: {vip: %s, region: us-east-1, endpoint: "http://127.0.0.1:%s", interface: eth0, prefix: "24"}
-`, dir, b.User, b.Password, b.ReplUser, b.ReplPassword, b.SSHKey, servers.String(), b.VIP, motoPort)
-	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf, dir := writeCloudYAML(t, b, "aws-secondary-ip",
+		fmt.Sprintf(`{vip: %s, region: us-east-1, endpoint: "http://127.0.0.1:%s", interface: eth0, prefix: "24"}`, b.VIP, motoPort))
 	const secret = "e2e-secret-marker-9f3a"
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
@@ -194,4 +172,36 @@ servers:
 	if strings.Contains(sc.m.Log(), secret) {
 		t.Errorf("the AWS secret key appears in the manager's log")
 	}
+}
+
+// writeCloudYAML writes the manager's YAML configuration for the bed with
+// the given address mover and its options (a YAML flow mapping): cloud
+// movers take settings that only the YAML format carries.
+func writeCloudYAML(t *testing.T, b *testbed.Bed, mover, options string) (conf, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	conf = filepath.Join(dir, "app1.yaml")
+	var servers strings.Builder
+	for i, h := range b.Hosts {
+		fmt.Fprintf(&servers, "  - {name: server%d, hostname: %s, master_binlog_dir: [%s]}\n", i+1, h.IP, h.DataDir)
+	}
+	yaml := fmt.Sprintf(`name: app1
+manager: {workdir: %s, log_level: info}
+monitor: {ping_interval: 1s}
+defaults:
+  user: %s
+  password: %s
+  repl_user: %s
+  repl_password: %s
+  ssh_user: root
+  ssh_options: "-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+servers:
+%saddress:
+  mover: %s
+  options: %s
+`, dir, b.User, b.Password, b.ReplUser, b.ReplPassword, b.SSHKey, servers.String(), mover, options)
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf, dir
 }
