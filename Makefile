@@ -5,8 +5,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 # The test bed is one per machine: packages run one at a time (-p 1) so that
-# the e2e/integration packages never compete for it.
-TESTFLAGS ?= -count=1 -p 1 -timeout 35m
+# the e2e/integration packages never compete for it. -race: the manager is
+# concurrent by nature; a data race is a bug even when a test happens to pass.
+TESTFLAGS ?= -race -count=1 -p 1 -timeout 35m
 FUZZTIME ?= 20s
 
 .PHONY: build test unit lint fuzz demo demo-down clean bench

@@ -8,6 +8,7 @@ need_pkgs=(
   openssh-server openssh-client   # sshd per test host; check-ssh
   iproute2 nftables iputils-arping procps psmisc
   make git ca-certificates
+  gcc libc6-dev                   # the race detector (go test -race) needs cgo
 )
 missing=()
 for p in "${need_pkgs[@]}"; do

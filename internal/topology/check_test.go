@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,20 +249,25 @@ func TestWarningsOnly(t *testing.T) {
 
 // fakeReader serves statuses from a fixture; the primary's GTID set advances
 // on each read, as it does under load.
+// Take reads the servers concurrently, so the read counter is locked.
 type fakeReader struct {
 	f     *fixture
+	mu    sync.Mutex
 	reads map[string]int
 }
 
 func (r *fakeReader) Read(_ context.Context, s config.Server) (*NodeState, error) {
+	r.mu.Lock()
 	r.reads[s.Name]++
+	nth := r.reads[s.Name]
+	r.mu.Unlock()
 	n := r.f.nodes[s.Name]
 	if n.Err != nil {
 		return nil, n.Err
 	}
 	st := *n.State
 	status := *st.Status
-	if s.Name == "db1" && r.reads[s.Name] > 1 {
+	if s.Name == "db1" && nth > 1 {
 		status.GTIDExecuted = mysql.MustParseGTIDSet(mysql.MariaDB, "0-1-105")
 	}
 	st.Status = &status
