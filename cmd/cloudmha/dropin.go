@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -34,9 +33,6 @@ const (
 	dropinFail    = 1
 	dropinProceed = 10 // failed, but MHA proceeds
 )
-
-// dropinMoverFactory builds the mover; tests replace it.
-var dropinMoverFactory = movers.New
 
 // dropinHost is one end of the move as MHA passes it.
 type dropinHost struct {
@@ -216,7 +212,7 @@ func runDropin(cmd *cobra.Command, g *globals, o *dropinOpts, args []string) err
 		// a password).
 		log.Debug("ignoring arguments that are not options", "count", n)
 	}
-	code, err := dropin(cmd.Context(), g.stdout, log, o, f.Changed("ssh_options"))
+	code, err := dropin(cmd.Context(), g, log, o, f.Changed("ssh_options"))
 	if err != nil {
 		return exitCode(code, fmt.Errorf("%s --command=%s: %w", o.what(), o.command, err))
 	}
@@ -225,7 +221,8 @@ func runDropin(cmd *cobra.Command, g *globals, o *dropinOpts, args []string) err
 
 // dropin does the work; it returns MHA's exit code and, for a non-zero
 // code, the reason.
-func dropin(ctx context.Context, stdout io.Writer, log *slog.Logger, o *dropinOpts, sshOptsSet bool) (int, error) {
+func dropin(ctx context.Context, g *globals, log *slog.Logger, o *dropinOpts, sshOptsSet bool) (int, error) {
+	stdout := g.stdout
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -272,7 +269,7 @@ func dropin(ctx context.Context, stdout io.Writer, log *slog.Logger, o *dropinOp
 		c.New = c.Old
 	}
 
-	m, err := dropinMoverFactory(cfg, movers.Options{
+	m, err := g.newMover(cfg, movers.Options{
 		Logger: log,
 		Runner: hooks.Runner{Logger: log, Env: []string{dropinEnv + "=1"}},
 	})

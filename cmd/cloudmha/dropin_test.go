@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -182,22 +183,27 @@ func (f fakeStatusMover) Status(_ context.Context, p address.Target) error {
 	return *f.status
 }
 
-// withFake makes the drop-in use m and records the configuration it built.
-func withFake(t *testing.T, m address.Mover) **config.Config {
+// withFake returns a runCLI whose drop-ins use m, and where the
+// configuration they built is recorded.
+func withFake(t *testing.T, m address.Mover) (func(t *testing.T, args ...string) (int, string, string), **config.Config) {
 	t.Helper()
 	var got *config.Config
-	old := dropinMoverFactory
-	dropinMoverFactory = func(cfg *config.Config, o movers.Options) (address.Mover, error) {
-		got = cfg
-		return m, nil
+	run := func(t *testing.T, args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := runWith(context.Background(), args, &globals{stdout: &out, stderr: &errb,
+			newMover: func(cfg *config.Config, o movers.Options) (address.Mover, error) {
+				got = cfg
+				return m, nil
+			}})
+		return code, out.String(), errb.String()
 	}
-	t.Cleanup(func() { dropinMoverFactory = old })
-	return &got
+	return run, &got
 }
 
 func TestDropinStandaloneMapping(t *testing.T) {
 	f := &fakeMover{}
-	cfgp := withFake(t, f)
+	runCLI, cfgp := withFake(t, f)
 	flags := []string{"--mover=vip", "--vip=198.18.0.100", "--vip_interface=eth0", "--vip_prefix=24", "--ssh_options=-i /k -o StrictHostKeyChecking=no", "--mover-option", "arping=none"}
 	run := func(sub string, mha []string) (int, string) {
 		t.Helper()
@@ -267,7 +273,7 @@ func TestDropinStandaloneMapping(t *testing.T) {
 
 func TestDropinStatus(t *testing.T) {
 	f := &fakeMover{}
-	withFake(t, f)
+	runCLI, _ := withFake(t, f)
 	args := append([]string{"cloudmha", "master-ip-failover", "--mover=aliyun/eni"}, hooks.IPFailoverArgs(hooks.CommandStatus, mhaOrig, hooks.Host{})...)
 	if code, out, e := runCLI(t, args...); code != 0 || !strings.Contains(out, "OK") {
 		t.Errorf("mover without status check: exit %d %s %s", code, out, e)
@@ -275,7 +281,7 @@ func TestDropinStatus(t *testing.T) {
 
 	var statusErr error
 	sm := fakeStatusMover{&fakeMover{status: &statusErr}}
-	withFake(t, sm)
+	runCLI, _ = withFake(t, sm)
 	if code, out, e := runCLI(t, args...); code != 0 || !strings.Contains(out, "OK") {
 		t.Errorf("status ok: exit %d %s %s", code, out, e)
 	}
@@ -286,7 +292,7 @@ func TestDropinStatus(t *testing.T) {
 }
 
 func TestDropinRefusals(t *testing.T) {
-	withFake(t, &fakeMover{})
+	runCLI, _ := withFake(t, &fakeMover{})
 	cases := []struct {
 		name string
 		args []string

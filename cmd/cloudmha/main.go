@@ -53,8 +53,14 @@ var mhaAliases = map[string]string{
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, &globals{stdout: stdout, stderr: stderr})
+}
+
+// runWith is run with the globals (and their test seams) given.
+func runWith(ctx context.Context, args []string, g *globals) int {
+	stderr := g.stderr
 	args = translateMHA(args)
-	root := newRootCmd(stdout, stderr)
+	root := newRootCmdWith(g)
 	root.SetArgs(args[1:])
 	err := root.ExecuteContext(ctx)
 	if err == nil {

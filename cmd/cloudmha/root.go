@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cloudmha/cloudmha/internal/address"
+	"github.com/cloudmha/cloudmha/internal/address/movers"
 	"github.com/cloudmha/cloudmha/internal/config"
 )
 
@@ -21,6 +23,8 @@ type globals struct {
 	logFormat string
 	stdout    io.Writer
 	stderr    io.Writer
+	// newMover builds address movers (movers.New; tests put a fake here).
+	newMover func(*config.Config, movers.Options) (address.Mover, error)
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -65,7 +69,15 @@ func (c *confFlags) load(g *globals) (*config.Config, error) {
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return newRootCmdWith(&globals{stdout: stdout, stderr: stderr, newMover: movers.New})
+}
+
+// newRootCmdWith builds the command tree around g (tests set g's seams).
+func newRootCmdWith(g *globals) *cobra.Command {
+	if g.newMover == nil {
+		g.newMover = movers.New
+	}
+	stdout, stderr := g.stdout, g.stderr
 	root := &cobra.Command{
 		Use:   "cloudmha",
 		Short: "MySQL/MariaDB primary high availability for the cloud (an MHA successor)",
