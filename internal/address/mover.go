@@ -53,3 +53,11 @@ type ProceedError struct{ Err error }
 
 func (e *ProceedError) Error() string { return e.Err.Error() + " (tolerated: failover proceeds)" }
 func (e *ProceedError) Unwrap() error { return e.Err }
+
+// Addressed is implemented by movers whose clients connect to one IP
+// address (a HaVip, a secondary IP, an ENI's address): the factory checks
+// that the new primary answers before the move, and that a database answers
+// through ClientAddress after it.
+type Addressed interface {
+	ClientAddress() string
+}

@@ -49,6 +49,10 @@ const (
 	MoverScript = "script"
 )
 
+// DNSMovers returns the movers that may serve as address.dns, the DNS layer
+// on top of the main mover.
+func DNSMovers() []string { return []string{"rfc2136", "route53", "alidns"} }
+
 // Notifier kinds.
 const (
 	NotifyWebhook  = "webhook"
@@ -198,6 +202,18 @@ type Address struct {
 	Interface string // vip mover: network interface
 	Prefix    int    // vip mover: prefix length, default 32 (IPv4) / 128 (IPv6)
 	Options   map[string]string
+	// DNS is an optional extra layer on top of Mover: a DNS record that
+	// follows the primary (YAML address.dns). It is moved after Mover
+	// and released after it.
+	DNS *AddressLayer
+}
+
+// AddressLayer is a mover run in addition to the main one.
+type AddressLayer struct {
+	Mover   string
+	Options map[string]string
+	File    string // where it was configured, for errors
+	Line    int
 }
 
 // Notifier is one alert destination.

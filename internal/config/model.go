@@ -129,6 +129,7 @@ type source struct {
 
 	// YAML only
 	addrOptions map[string]string
+	addrDNS     *AddressLayer
 	notify      []Notifier
 	notifyPos   []layer
 
@@ -336,6 +337,7 @@ func (s *source) build() (*Config, error) {
 	if s.addrOptions != nil {
 		c.Address.Options = s.addrOptions
 	}
+	c.Address.DNS = s.addrDNS
 	c.Notify = s.notify
 
 	sshUser := s.defaultSSHUser()

@@ -311,6 +311,10 @@ func (p *yamlParser) appSection(sec yamlSection, pr yamlPair) {
 			p.s.addrOptions = p.stringMap(c)
 			continue
 		}
+		if sec.name == "address" && c.key == "dns" {
+			p.s.addrDNS = p.addressLayer(c)
+			continue
+		}
 		idx := slices.IndexFunc(sec.keys, func(k [2]string) bool { return k[0] == c.key })
 		if idx < 0 {
 			p.s.errs.add(p.file, c.line, c.disp, "unknown key")
@@ -321,6 +325,32 @@ func (p *yamlParser) appSection(sec yamlSection, pr yamlPair) {
 			p.s.def.keys[mk] = p.s.newEntry(mk, v, p.file, c.line, c.disp)
 		}
 	}
+}
+
+// addressLayer reads address.dns: {mover: KIND, options: {…}}.
+func (p *yamlParser) addressLayer(pr yamlPair) *AddressLayer {
+	l := &AddressLayer{File: p.file, Line: pr.line, Options: map[string]string{}}
+	moverLine := pr.line
+	for _, c := range p.pairs(pr.val, pr.disp) {
+		switch c.key {
+		case "mover":
+			moverLine = c.line
+			if v, ok := p.scalar(c, false); ok {
+				l.Mover = v
+			}
+		case "options":
+			l.Options = p.stringMap(c)
+		default:
+			p.s.errs.add(p.file, c.line, c.disp, "unknown key (want mover, options)")
+		}
+	}
+	switch {
+	case l.Mover == "":
+		p.s.errs.add(p.file, pr.line, pr.disp+".mover", "missing: the DNS layer needs a mover (%s)", strings.Join(DNSMovers(), ", "))
+	case !slices.Contains(DNSMovers(), l.Mover):
+		p.s.errs.add(p.file, moverLine, pr.disp+".mover", "must be a DNS mover (%s), got %s", strings.Join(DNSMovers(), ", "), quoteVal(l.Mover))
+	}
+	return l
 }
 
 func (p *yamlParser) notify(pr yamlPair) {

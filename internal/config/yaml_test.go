@@ -84,6 +84,15 @@ metrics: {listen: "127.0.0.1:9104"}
 	if c.Metrics.Listen != "127.0.0.1:9104" {
 		t.Errorf("metrics %+v", c.Metrics)
 	}
+	// A DNS layer on top of a cloud mover.
+	c, err = ParseYAML("/etc/cloudmha/x.yaml", []byte("servers: [{hostname: h}]\naddress:\n  mover: aliyun-havip\n  options: {havip_id: havip-1}\n  dns:\n    mover: rfc2136\n    options: {zone: db.example., server: \"10.0.0.53:53\"}\n"), newTestEnv().opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDNS := &AddressLayer{Mover: "rfc2136", Options: map[string]string{"zone": "db.example.", "server": "10.0.0.53:53"}, File: "/etc/cloudmha/x.yaml", Line: 5}
+	if c.Address.Mover != "aliyun-havip" || !reflect.DeepEqual(c.Address.DNS, wantDNS) {
+		t.Errorf("address %+v dns %+v", c.Address, c.Address.DNS)
+	}
 	// Without name: the file's base name.
 	c, err = ParseYAML("/etc/cloudmha/app7.yml", []byte("servers: [{hostname: h}]\nmonitor: {ping_interval: 2}"), newTestEnv().opts())
 	if err != nil || c.Name != "app7" || c.PingInterval != 2*time.Second {
@@ -155,6 +164,11 @@ func TestYAMLErrors(t *testing.T) {
 			[]string{`c.yaml:2: address.vip: missing: address mover vip needs the virtual IP`}},
 		{"vip with other mover", "servers: [{hostname: h}]\naddress:\n  mover: aliyun/havip\n  vip: 10.0.0.1\n",
 			[]string{`c.yaml:4: address.vip: is set but address_mover is aliyun/havip`}},
+		{"dns layer without mover", "servers: [{hostname: h}]\naddress:\n  mover: aliyun-havip\n  dns:\n    options: {zone: example.com}\n",
+			[]string{`c.yaml:4: address.dns.mover: missing: the DNS layer needs a mover (rfc2136, route53, alidns)`}},
+		{"dns layer not dns", "servers: [{hostname: h}]\naddress:\n  mover: aliyun-havip\n  dns:\n    mover: aws-eip\n    ttl: 60\n",
+			[]string{`c.yaml:5: address.dns.mover: must be a DNS mover (rfc2136, route53, alidns), got "aws-eip"`,
+				`c.yaml:6: address.dns.ttl: unknown key (want mover, options)`}},
 		{"unknown binlog key", "servers: [{hostname: h}]\nbinlog_servers:\n  - {hostname: b, user: x}\n",
 			[]string{`c.yaml:3: binlog_servers[0].user: unknown key`}},
 	}

@@ -7,6 +7,7 @@ package movers
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	aliyunmover "github.com/cloudmha/cloudmha/internal/address/aliyun"
@@ -34,10 +35,81 @@ type Options struct {
 // configured ("" or "none"). A configuration with only
 // master_ip_online_change_script gets the script mover, so that switchovers
 // run it as MHA does. Kinds not implemented yet are an error.
+//
+// Around the provider: a mover whose clients use one IP address
+// (address.Addressed) is wrapped so that the new primary is health-checked
+// before the move and the address verified after it (options verify =
+// mysql|tcp|none, verify_timeout, taken from the mover's options); and
+// address.dns, when set, adds a DNS layer on top.
 func New(cfg *config.Config, o Options) (address.Mover, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("address mover: no configuration")
 	}
+	m, err := newWrapped(cfg, o)
+	if err != nil || m == nil {
+		return m, err
+	}
+	if l := cfg.Address.DNS; l != nil {
+		lc := *cfg
+		lc.Address = config.Address{Mover: l.Mover, Options: l.Options}
+		dns, err := newWrapped(&lc, o)
+		if err != nil {
+			return nil, fmt.Errorf("address.dns (%s:%d): %w", l.File, l.Line, err)
+		}
+		m = &layered{main: m, dns: dns}
+	}
+	return m, nil
+}
+
+// newWrapped builds the provider of cfg.Address.Mover and, for a cloud
+// mover with one client address, the verification around it.
+func newWrapped(cfg *config.Config, o Options) (address.Mover, error) {
+	kind := cfg.Address.Mover
+	if kind == config.MoverVIP || kind == config.MoverScript || kind == config.MoverNone || kind == "none" {
+		return newProvider(cfg, o) // vip verifies itself; a script is the user's
+	}
+	vc := *cfg
+	vc.Address.Options = map[string]string{}
+	mode, timeout := address.CheckMySQL, DefaultVerifyTimeout
+	for k, v := range cfg.Address.Options {
+		switch k {
+		case "verify":
+			if !address.ValidCheckMode(v) {
+				return nil, fmt.Errorf("address mover %s: option verify=%q: want mysql, tcp or none", kind, v)
+			}
+			mode = v
+		case "verify_timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("address mover %s: option verify_timeout=%q: want a positive duration such as 10s", kind, v)
+			}
+			timeout = d
+		default:
+			vc.Address.Options[k] = v
+		}
+	}
+	m, err := newProvider(&vc, o)
+	if err != nil || m == nil {
+		return m, err
+	}
+	a, ok := m.(address.Addressed)
+	if !ok || a.ClientAddress() == "" || mode == address.CheckNone {
+		return m, nil
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var dial address.DialFunc
+	if o.Dial != nil {
+		dial = address.DialFunc(o.Dial)
+	}
+	return &verified{Mover: m, addr: a.ClientAddress(), mode: mode, timeout: timeout, dial: dial,
+		log: log.With("mover", m.Kind())}, nil
+}
+
+// newProvider builds the provider cfg.Address.Mover names.
+func newProvider(cfg *config.Config, o Options) (address.Mover, error) {
 	kind := cfg.Address.Mover
 	switch kind {
 	case config.MoverNone, "none":

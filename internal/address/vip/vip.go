@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -417,87 +416,19 @@ func (m *Mover) Acquire(ctx context.Context, c address.Change) error {
 // verifyAddr waits until the VIP answers (a MySQL handshake, or a TCP
 // connect with verify=tcp).
 func (m *Mover) verifyAddr(ctx context.Context, log *slog.Logger, port int) error {
-	if m.verify == "none" {
-		return nil
-	}
 	if port == 0 {
 		port = config.DefaultPort
 	}
 	addr := net.JoinHostPort(m.vip.String(), strconv.Itoa(port))
-	vctx, cancel := context.WithTimeout(ctx, m.verifyTO)
-	defer cancel()
-	var last error
-	// Short first attempts: a SYN sent before the gratuitous ARP reached
-	// this host goes to the old MAC and is lost; a new connection after the
-	// ARP update gets through at once, a retransmission only after 1 s.
-	attemptTO := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		actx, acancel := context.WithTimeout(vctx, attemptTO)
-		if attemptTO < 2*time.Second {
-			attemptTO *= 2
-		}
-		var banner string
-		var err error
-		if m.verify == "tcp" {
-			var conn net.Conn
-			if conn, err = m.dial(actx, "tcp", addr); err == nil {
-				_ = conn.Close()
-			}
-		} else {
-			banner, err = m.handshake(actx, addr)
-		}
-		acancel()
-		if err == nil {
-			log.Info("VIP answers", "addr", addr, "server_version", banner, "attempts", attempt)
-			return nil
-		}
-		last = err
-		select {
-		case <-vctx.Done():
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("%w at %s within %s: %v", ErrVerify, addr, m.verifyTO, last)
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := address.WaitAnswer(ctx, address.DialFunc(m.dial), addr, m.verify, m.verifyTO, log); err != nil {
+		return fmt.Errorf("%w: %w", ErrVerify, err)
 	}
+	return nil
 }
 
-// handshake connects to addr and reads the server's first packet: a MySQL
-// handshake (protocol 10) gives the server version; an error packet (e.g.
-// "host is not allowed to connect") still proves a live server.
+// handshake reads the MySQL handshake at addr.
 func (m *Mover) handshake(ctx context.Context, addr string) (string, error) {
-	conn, err := m.dial(ctx, "tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	var hdr [4]byte
-	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return "", fmt.Errorf("read handshake: %w", err)
-	}
-	n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
-	if n < 1 || n > 1<<16 {
-		return "", fmt.Errorf("not a MySQL handshake (packet length %d)", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(conn, body); err != nil {
-		return "", fmt.Errorf("read handshake: %w", err)
-	}
-	switch body[0] {
-	case 10:
-		v := body[1:]
-		if i := strings.IndexByte(string(v), 0); i >= 0 {
-			v = v[:i]
-		}
-		return string(v), nil
-	case 0xff:
-		return "(error packet: server alive)", nil
-	}
-	return "", fmt.Errorf("not a MySQL handshake (protocol %d)", body[0])
+	return address.Handshake(ctx, address.DialFunc(m.dial), addr)
 }
 
 // Holder implements address.Mover: it asks every server (in parallel, over
