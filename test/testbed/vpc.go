@@ -25,12 +25,13 @@ type VPC struct {
 
 	mu     sync.Mutex
 	owners map[netip.Addr]string // address -> host name ("" = nobody)
+	ports  map[netip.Addr]string // address -> switch port, when it is not its owner's eth0 (an ENI)
 }
 
 // VPC turns on the VPC data plane for addrs (each initially assigned to
 // nobody). Close removes it.
 func (b *Bed) VPC(ctx context.Context, addrs ...string) (*VPC, error) {
-	v := &VPC{b: b, table: "cmha_vpc", owners: map[netip.Addr]string{}}
+	v := &VPC{b: b, table: "cmha_vpc", owners: map[netip.Addr]string{}, ports: map[netip.Addr]string{}}
 	for _, a := range addrs {
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
@@ -68,9 +69,14 @@ func (v *VPC) Assign(ctx context.Context, addr, host string) error {
 	if err := v.apply(ctx); err != nil {
 		return err
 	}
-	// A VPC resolves addresses itself: nobody keeps a stale MAC for an
-	// address that moved. Forget it everywhere, so the next packet asks
-	// again and only the new owner may answer.
+	v.flushNeighbours(ctx, ip)
+	return nil
+}
+
+// flushNeighbours: a VPC resolves addresses itself, so nobody keeps a
+// stale MAC for an address that moved. Forget it everywhere, so the next
+// packet asks again and only the new owner may answer.
+func (v *VPC) flushNeighbours(ctx context.Context, ip netip.Addr) {
 	for _, ns := range v.b.Namespaces() {
 		if ns == v.b.SwitchNS {
 			continue
@@ -78,6 +84,40 @@ func (v *VPC) Assign(ctx context.Context, addr, host string) error {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = commandIn(c, ns, "ip", "neigh", "flush", "to", ip.String()).Run()
 		cancel()
+	}
+}
+
+// BindENI makes addr an ENI's address: the VPC delivers it only through
+// the ENI's switch port, wherever the ENI is attached, and — as a VPC
+// answers ARP itself — every namespace resolves addr to the ENI's MAC
+// (a permanent neighbour entry), so clients never hold a stale or failed
+// entry while the ENI moves, and a host that claims addr on another
+// interface gets nothing.
+func (v *VPC) BindENI(ctx context.Context, addr string, e *ENI) error {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return fmt.Errorf("testbed: vpc bind %q: %w", addr, err)
+	}
+	v.mu.Lock()
+	if _, ok := v.owners[ip]; !ok {
+		v.mu.Unlock()
+		return fmt.Errorf("testbed: %s is not a VPC-managed address", addr)
+	}
+	v.ports[ip] = e.Port
+	v.mu.Unlock()
+	if err := v.apply(ctx); err != nil {
+		return err
+	}
+	for _, ns := range v.b.Namespaces() {
+		if ns == v.b.SwitchNS {
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		out, err := commandIn(c, ns, "ip", "neigh", "replace", ip.String(), "lladdr", e.MAC, "dev", "eth0", "nud", "permanent").CombinedOutput()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("testbed: vpc neighbour %s -> %s in %s: %w: %s", ip, e.MAC, ns, err, out)
+		}
 	}
 	return nil
 }
@@ -106,6 +146,9 @@ func (v *VPC) apply(ctx context.Context) error {
 		port := "-"
 		if h := v.b.Host(owner); h != nil {
 			port = h.SwitchIface
+		}
+		if p, ok := v.ports[a]; ok {
+			port = p
 		}
 		// Only the owner's port may send from, receive for, or answer ARP
 		// for the address; with no owner nobody may.
