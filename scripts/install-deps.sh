@@ -9,6 +9,7 @@ need_pkgs=(
   iproute2 nftables iputils-arping procps psmisc
   make git ca-certificates
   gcc libc6-dev                   # the race detector (go test -race) needs cgo
+  bind9 bind9-utils               # a real DNS server for the rfc2136 mover's tests
 )
 missing=()
 for p in "${need_pkgs[@]}"; do

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudmha/cloudmha/internal/address"
 	aliyunmover "github.com/cloudmha/cloudmha/internal/address/aliyun"
 	awsmover "github.com/cloudmha/cloudmha/internal/address/aws"
+	"github.com/cloudmha/cloudmha/internal/address/rfc2136"
 	"github.com/cloudmha/cloudmha/internal/address/script"
 	"github.com/cloudmha/cloudmha/internal/address/vip"
 	"github.com/cloudmha/cloudmha/internal/config"
@@ -123,12 +124,14 @@ func newProvider(cfg *config.Config, o Options) (address.Mover, error) {
 		return aliyunmover.New(cfg, aliyunmover.Options{Dial: o.Dial, Logger: o.Logger})
 	case awsmover.KindSecondaryIP, awsmover.KindEIP:
 		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger})
+	case rfc2136.Kind:
+		return rfc2136.New(cfg, rfc2136.Options{Dial: o.Dial, Logger: o.Logger})
 	case config.MoverScript:
 		if cfg.MasterIPFailoverScript == "" {
 			return nil, fmt.Errorf("address mover script needs master_ip_failover_script")
 		}
 		return script.New(cfg, o.Runner, o.Logger)
 	}
-	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript,
-		aliyunmover.KindHaVip, aliyunmover.KindENI, awsmover.KindSecondaryIP, awsmover.KindEIP)
+	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript,
+		aliyunmover.KindHaVip, aliyunmover.KindENI, awsmover.KindSecondaryIP, awsmover.KindEIP, rfc2136.Kind)
 }
