@@ -154,56 +154,40 @@ func (m *EIP) moveTo(ctx context.Context, name string) error {
 }
 
 // Acquire implements address.Mover: the Elastic IP is associated with the
-// new primary (reassociated from wherever it is).
+// new primary (reassociated from wherever it is). On failure see
+// core.acquireFailed: it is put back only on a switchover.
 func (m *EIP) Acquire(ctx context.Context, c address.Change) error {
 	start := time.Now()
-	log := m.log.With("op", "acquire", "server", c.New.Name)
+	log := m.log.With("op", "acquire", "server", c.New.Name, "online", c.Online)
 	if _, err := m.server(c.New.Name); err != nil {
 		return fmt.Errorf("%s acquire: %w", m.kind, err)
 	}
 	before, foreign, _, err := m.locate(ctx)
-	if err != nil {
+	known := err == nil
+	if !known {
 		log.Warn("cannot tell where the Elastic IP is before moving it: no rollback possible", "err", err)
 	}
-	if err == nil && len(foreign) == 0 && len(before) == 1 && before[0] == c.New.Name {
+	if known && len(foreign) == 0 && len(before) == 1 && before[0] == c.New.Name {
 		log.Info("Elastic IP already on the new primary")
 		return nil
 	}
 	if err := m.moveTo(ctx, c.New.Name); err != nil {
-		return m.rollback(ctx, c.New.Name, before, err)
+		undo := putBack("the Elastic IP", c.New.Name, known, before, foreign, func(ctx context.Context, prev string) (string, error) {
+			return "", m.moveTo(ctx, prev)
+		})
+		return m.acquireFailed(ctx, c, err, undo, m.state)
 	}
 	log.Info("Elastic IP acquired", "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// rollback re-associates the Elastic IP where it was before a failed
-// Acquire and reports the state left.
-func (m *EIP) rollback(ctx context.Context, target string, before []string, cause error) error {
-	e := &MoveError{Kind: m.kind, Server: target, Err: cause}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.set.waitTimeout+10*time.Second)
-	defer cancel()
-	switch {
-	case !m.set.rollback:
-		e.Rollback = "not attempted: option rollback=false"
-	case len(before) != 1:
-		e.Rollback = "not attempted: the Elastic IP was " + describeHolders(before, nil) + " before"
-	case before[0] == target:
-		e.Rollback = "not needed: the Elastic IP was already on " + target
-	default:
-		if err := m.moveTo(rctx, before[0]); err != nil {
-			e.Rollback = fmt.Sprintf("failed to put it back on %s: %v", before[0], err)
-		} else {
-			e.Rollback = "put back on " + before[0]
-		}
-	}
-	names, foreign, _, err := m.locate(rctx)
+// state says where the Elastic IP is, for a MoveError.
+func (m *EIP) state(ctx context.Context) string {
+	names, foreign, _, err := m.locate(ctx)
 	if err != nil {
-		e.State = "unknown: " + err.Error()
-	} else {
-		e.State = describeHolders(names, foreign)
+		return "unknown: " + err.Error()
 	}
-	m.log.Error("acquire failed", "server", target, "err", cause, "rollback", e.Rollback, "state", e.State)
-	return e
+	return describeHolders(names, foreign)
 }
 
 // Release implements address.Mover: when the Elastic IP is associated with

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	awscloud "github.com/cloudmha/cloudmha/internal/cloud/aws"
@@ -27,31 +30,48 @@ import (
 // never appear in logs or errors.
 const secretMarker = "SECRETMARKER0123456789abcdefSECRETMARKER"
 
-// startMoto runs moto_server on a free 127.0.0.1 port in its own process
-// group, killed at cleanup, and returns its URL.
-func startMoto(t *testing.T) string {
-	t.Helper()
+// motoServer is the one moto_server of a test run of this package,
+// started by the first test that needs it and stopped by TestMain.
+type motoServer struct {
+	once sync.Once
+	url  string
+	skip string // why there is none
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+}
+
+// moto is test-only state: one emulator per package test run.
+var moto motoServer
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	moto.stop()
+	os.Exit(code)
+}
+
+// start runs moto_server on a free 127.0.0.1 port in its own process
+// group.
+func (s *motoServer) start() {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		t.Skip("moto_server is not on PATH: skipping the EC2 emulator tests")
+		s.skip = "moto_server is not on PATH: skipping the AWS emulator tests"
+		return
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		s.skip = "no free port: " + err.Error()
+		return
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	if err := cmd.Start(); err != nil {
-		t.Skipf("moto_server does not start: %v", err)
+		s.skip = fmt.Sprintf("moto_server does not start: %v", err)
+		return
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
+	s.cmd = cmd
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -61,42 +81,102 @@ func startMoto(t *testing.T) string {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Skipf("moto_server did not listen on %s within 20s: %s", addr, out.String())
+			s.skip = fmt.Sprintf("moto_server did not listen on %s within 20s", addr)
+			s.stop()
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "http://" + addr
+	s.url = "http://" + addr
+}
+
+// stop kills the server's process group.
+func (s *motoServer) stop() {
+	if s.cmd != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// startMoto returns the URL of the package's moto server, starting it on
+// first use, or skips the test when moto_server is not available.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	moto.once.Do(moto.start)
+	if moto.skip != "" {
+		t.Skip(moto.skip)
+	}
+	return moto.url
+}
+
+// motoEnv points the SDK's standard chain at fake credentials (the secret
+// is secretMarker) and returns the moto URL.
+func motoEnv(t *testing.T) string {
+	url := startMoto(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLOUDMHATEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretMarker)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
+	return url
+}
+
+// checkNoSecrets fails when the secret access key appears in the logs or
+// in one of errs.
+func checkNoSecrets(t *testing.T, logs *syncBuffer, errs []error) {
+	t.Helper()
+	all := logs.String()
+	for _, e := range errs {
+		all += "\n" + e.Error()
+	}
+	if strings.Contains(all, secretMarker) || strings.Contains(all, secretMarker[:20]) {
+		t.Fatal("the secret access key appears in logs or errors")
+	}
+	if len(all) < 100 {
+		t.Fatalf("too little logged to be a meaningful check: %q", all)
+	}
 }
 
 // lab is a VPC with three instances in moto.
 type lab struct {
 	url   string
 	api   *ec2.Client
+	net   int // the lab's VPC is 10.<net>.0.0/16
+	vpc   string
 	ips   [3]string
 	enis  [3]string
 	insts [3]string
 }
 
+// labs counts the labs built in this test process (test-only state).
+var labs atomic.Int32
+
+// newLab builds a lab in VPC 10.<n>.0.0/16, subnet 10.<n>.1.0/24, with n
+// new for each lab of the process (-count > 1 included): moto numbers the
+// instances' addresses from the subnet's start, and finding an ENI by its
+// private IP on the shared server must never see another lab's.
 func newLab(t *testing.T) *lab {
-	url := startMoto(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLOUDMHATEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", secretMarker)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
+	n := int(labs.Add(1)) - 1
+	if n > 255 {
+		t.Skip("more than 256 labs in one test process")
+	}
+	url := motoEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	api, err := awscloud.NewEC2(ctx, awscloud.Options{Endpoint: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{url: url, api: api}
-	vpc, err := api.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: sdkaws.String("10.0.0.0/16")})
+	l := &lab{url: url, api: api, net: n}
+	vpc, err := api.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: sdkaws.String(fmt.Sprintf("10.%d.0.0/16", n))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := api.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: sdkaws.String("10.0.1.0/24")})
+	l.vpc = sdkaws.ToString(vpc.Vpc.VpcId)
+	sub, err := api.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: sdkaws.String(fmt.Sprintf("10.%d.1.0/24", n))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +202,9 @@ func newLab(t *testing.T) *lab {
 	}
 	return l
 }
+
+// addr is host address h of the lab's subnet.
+func (l *lab) addr(h int) string { return fmt.Sprintf("10.%d.1.%d", l.net, h) }
 
 // config returns a configuration of the three servers: server1 found by
 // its IP, server2 by eni_id, server3 by instance_id.
@@ -193,7 +276,7 @@ func TestMoto(t *testing.T) {
 		return err
 	}
 	target := func(n string) address.Target { return address.Target{Name: n, SSHReachable: true} }
-	const vip = "10.0.1.200"
+	vip := l.addr(200)
 
 	holder := func(t *testing.T, m address.Mover, want string) {
 		t.Helper()
@@ -311,7 +394,7 @@ func TestMoto(t *testing.T) {
 	})
 
 	t.Run("InvalidENI", func(t *testing.T) {
-		cfg := l.config(KindSecondaryIP, map[string]string{"vip": "10.0.1.201", "guest": "none", "eni_id.server2": "eni-0123456789abcdef0"})
+		cfg := l.config(KindSecondaryIP, map[string]string{"vip": l.addr(201), "guest": "none", "eni_id.server2": "eni-0123456789abcdef0"})
 		m, err := NewSecondaryIP(cfg, Options{Logger: log, WaitTimeout: time.Second})
 		if keep(err) != nil {
 			t.Fatal(err)
@@ -334,7 +417,7 @@ func TestMoto(t *testing.T) {
 	})
 
 	t.Run("TimeoutRollback", func(t *testing.T) {
-		const vip2 = "10.0.1.202"
+		vip2 := l.addr(202)
 		cfg := l.config(KindSecondaryIP, map[string]string{"vip": vip2, "guest": "none"})
 		real, err := NewSecondaryIP(cfg, Options{Logger: log})
 		if keep(err) != nil {
@@ -350,7 +433,7 @@ func TestMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		err = keep(m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2")}))
+		err = keep(m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2"), Online: true}))
 		var me *MoveError
 		if !errors.Is(err, ErrTimeout) || !errors.As(err, &me) {
 			t.Fatalf("Acquire with a state that never shows: %v; want a MoveError wrapping ErrTimeout", err)
@@ -362,16 +445,153 @@ func TestMoto(t *testing.T) {
 		holder(t, real, "server1")
 	})
 
-	t.Run("NoSecretsInLogs", func(t *testing.T) {
-		all := logs.String()
-		for _, e := range errs {
-			all += "\n" + e.Error()
+	// A failed Acquire puts the address back only on a switchover
+	// (Online); in a failover it stays where the failure left it, and the
+	// MoveError says where that is.
+	rollbackCases := func(t *testing.T, what string, build func(api EC2API, rollback string) (address.Mover, error)) {
+		t.Helper()
+		real, err := build(l.api, "true")
+		if keep(err) != nil {
+			t.Fatal(err)
 		}
-		if strings.Contains(all, secretMarker) || strings.Contains(all, secretMarker[:20]) {
-			t.Fatal("the secret access key appears in logs or errors")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		// On server1, then released by the failover (moto keeps a
+		// reassigned secondary IP on both ENIs: start from none).
+		if err := keep(real.Acquire(ctx, address.Change{New: target("server1")})); err != nil {
+			t.Fatal(err)
 		}
-		if len(all) < 100 {
-			t.Fatalf("too little logged to be a meaningful check: %q", all)
+		if err := keep(real.Release(ctx, address.Change{Old: target("server1"), New: target("server2")})); err != nil {
+			t.Fatal(err)
 		}
+		la := &lostAnswer{EC2API: l.api}
+		m, err := build(la, "true")
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+
+		la.lose.Store(1)
+		err = keep(m.Acquire(ctx, address.Change{Old: address.Target{Name: "server1"}, New: target("server2")}))
+		var me *MoveError
+		if !errors.As(err, &me) || !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("%s failover: %v; want a MoveError with the injected failure", what, err)
+		}
+		t.Logf("%s failover: %v", what, err)
+		if !strings.HasPrefix(me.Rollback, "not attempted: failover") || me.State != "on server server2" {
+			t.Fatalf("%s failover: rollback %q, state %q; want not attempted, on server server2", what, me.Rollback, me.State)
+		}
+		if n := la.calls.Load(); n != 1 {
+			t.Fatalf("%s failover: %d move calls, want 1 (no rollback)", what, n)
+		}
+		holder(t, real, "server2")
+
+		la.lose.Store(1)
+		la.calls.Store(0)
+		err = keep(m.Acquire(ctx, address.Change{Old: target("server2"), New: target("server3"), Online: true}))
+		if !errors.As(err, &me) {
+			t.Fatalf("%s switchover: %v; want a MoveError", what, err)
+		}
+		t.Logf("%s switchover: %v", what, err)
+		if !strings.HasPrefix(me.Rollback, "put back on server2") || me.State != "on server server2" {
+			t.Fatalf("%s switchover: rollback %q, state %q; want put back on server2, on server server2", what, me.Rollback, me.State)
+		}
+		if n := la.calls.Load(); n != 2 {
+			t.Fatalf("%s switchover: %d move calls, want 2 (move, rollback)", what, n)
+		}
+		holder(t, real, "server2")
+
+		// rollback=false: not even on a switchover.
+		la.lose.Store(1)
+		m2, err := build(la, "false")
+		if keep(err) != nil {
+			t.Fatal(err)
+		}
+		err = keep(m2.Acquire(ctx, address.Change{Old: target("server2"), New: target("server3"), Online: true}))
+		// (moto: "on server server2 and server server3", see above)
+		if !errors.As(err, &me) || me.Rollback != "not attempted: option rollback=false" || !strings.Contains(me.State, "server server3") {
+			t.Fatalf("%s switchover, rollback=false: %v", what, err)
+		}
+	}
+
+	t.Run("RollbackSecondaryIP", func(t *testing.T) {
+		rollbackCases(t, "secondary IP", func(api EC2API, rollback string) (address.Mover, error) {
+			return NewSecondaryIP(l.config(KindSecondaryIP, map[string]string{"vip": l.addr(203), "guest": "none", "rollback": rollback}), Options{Logger: log, EC2: api})
+		})
 	})
+
+	t.Run("RollbackEIP", func(t *testing.T) {
+		a, err := l.api.AllocateAddress(context.Background(), &ec2.AllocateAddressInput{Domain: types.DomainTypeVpc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rollbackCases(t, "Elastic IP", func(api EC2API, rollback string) (address.Mover, error) {
+			return NewEIP(l.config(KindEIP, map[string]string{"allocation_id": sdkaws.ToString(a.AllocationId), "rollback": rollback}), Options{Logger: log, EC2: api})
+		})
+	})
+
+	t.Run("NoSecretsInLogs", func(t *testing.T) { checkNoSecrets(t, logs, errs) })
+}
+
+// lostAnswer is an EC2API whose move calls (AssignPrivateIpAddresses,
+// AssociateAddress, CreateRoute, ReplaceRoute) are carried out and then,
+// while lose > 0, reported as failed: an answer lost after EC2 acted.
+// With failTable set, the route calls on that table fail without being
+// carried out, every time.
+type lostAnswer struct {
+	EC2API
+	lose      atomic.Int32
+	calls     atomic.Int32
+	failTable string
+}
+
+func injected(op string) error {
+	return &smithy.GenericAPIError{Code: "InternalError", Message: "injected failure of " + op}
+}
+
+func (l *lostAnswer) lost(op string, err error) error {
+	l.calls.Add(1)
+	if err == nil && l.lose.Add(-1) >= 0 {
+		return injected(op)
+	}
+	return err
+}
+
+func (l *lostAnswer) AssignPrivateIpAddresses(ctx context.Context, in *ec2.AssignPrivateIpAddressesInput, o ...func(*ec2.Options)) (*ec2.AssignPrivateIpAddressesOutput, error) {
+	out, err := l.EC2API.AssignPrivateIpAddresses(ctx, in, o...)
+	if err := l.lost("AssignPrivateIpAddresses", err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *lostAnswer) AssociateAddress(ctx context.Context, in *ec2.AssociateAddressInput, o ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error) {
+	out, err := l.EC2API.AssociateAddress(ctx, in, o...)
+	if err := l.lost("AssociateAddress", err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *lostAnswer) CreateRoute(ctx context.Context, in *ec2.CreateRouteInput, o ...func(*ec2.Options)) (*ec2.CreateRouteOutput, error) {
+	if sdkaws.ToString(in.RouteTableId) == l.failTable {
+		l.calls.Add(1)
+		return nil, injected("CreateRoute")
+	}
+	out, err := l.EC2API.CreateRoute(ctx, in, o...)
+	if err := l.lost("CreateRoute", err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *lostAnswer) ReplaceRoute(ctx context.Context, in *ec2.ReplaceRouteInput, o ...func(*ec2.Options)) (*ec2.ReplaceRouteOutput, error) {
+	if sdkaws.ToString(in.RouteTableId) == l.failTable {
+		l.calls.Add(1)
+		return nil, injected("ReplaceRoute")
+	}
+	out, err := l.EC2API.ReplaceRoute(ctx, in, o...)
+	if err := l.lost("ReplaceRoute", err); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

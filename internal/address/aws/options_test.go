@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,29 @@ func TestParseSettingsErrors(t *testing.T) {
 		{KindEIP, map[string]string{"allocation_id": "alloc-1", "eni_id.server2": eni2}, "allocation id"},
 		{KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": eni2, "vip": "10.0.0.1"}, "unknown option"},
 		{KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": eni2, "region": "eu west"}, "region"},
+		{KindRoute, map[string]string{"cidr": "192.168.100.10/32", "eni_id.server2": eni2}, "option route_tables is required"},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567", "eni_id.server2": eni2}, "option cidr is required"},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567,igw-01234567", "cidr": "192.168.100.10", "eni_id.server2": eni2}, "option route_tables="},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567,rtb-01234567", "cidr": "192.168.100.10", "eni_id.server2": eni2}, "listed twice"},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567", "cidr": "192.168.100.0/24", "eni_id.server2": eni2}, "option cidr"},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567", "cidr": "192.168.100.10", "eni_id.server2": eni2, "source_dest_check": "off"}, "option source_dest_check="},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567", "cidr": "192.168.100.10", "eni_id.server2": eni2, "prefix": "24"}, "unknown option \"prefix\""},
+		{KindRoute, map[string]string{"route_tables": "rtb-01234567", "cidr": "192.168.100.10"}, "eni_id.server2"},
+		{KindRoute53, map[string]string{"name": "db.example.com", "ip.server2": "10.0.1.11"}, "option hosted_zone_id is required"},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "ip.server2": "10.0.1.11"}, "option name is required"},
+		{KindRoute53, map[string]string{"hosted_zone_id": "zone 1", "name": "db.example.com", "ip.server2": "10.0.1.11"}, "option hosted_zone_id="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db", "ip.server2": "10.0.1.11"}, "option name="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db..example.com", "ip.server2": "10.0.1.11"}, "option name="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com"}, "ip.server2"},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.10"}, "both publish"},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "fe80::1"}, "option ip.server2="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "ttl": "-1"}, "option ttl="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "type": "CNAME"}, "option type="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "on_release": "drop"}, "option on_release="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "wait_insync": "maybe"}, "option wait_insync="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "poll_interval": "1ms"}, "option poll_interval="},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "eni_id.server2": eni2}, "unknown option"},
+		{KindRoute53, map[string]string{"hosted_zone_id": "Z01234567", "name": "db.example.com", "ip.server2": "10.0.1.11", "guest": "ssh"}, "unknown option"},
 	} {
 		_, err := parseSettings(tc.kind, testConfig(tc.kind, tc.opts))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -76,6 +100,7 @@ func TestParseSettingsErrors(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
 	cfg := testConfig(KindEIP, map[string]string{"allocation_id": "eipalloc-01234567", "eni_id.server2": "eni-01234567", "endpoint": "ftp://x"})
@@ -87,9 +112,66 @@ func TestNewValidates(t *testing.T) {
 	if err != nil || m.Kind() != KindEIP {
 		t.Fatalf("New: %v, %v", m, err)
 	}
-	cfg.Address.Mover = "aws-route"
+	cfg.Address.Mover = "aws-nat"
 	if _, err := New(cfg, Options{}); err == nil {
 		t.Fatal("unknown kind accepted")
+	}
+	route := testConfig(KindRoute, map[string]string{"route_tables": "rtb-01234567", "cidr": "192.168.100.10/32", "eni_id.server2": "eni-01234567", "endpoint": "http://127.0.0.1:1"})
+	if m, err := New(route, Options{}); err != nil || m.Kind() != KindRoute {
+		t.Fatalf("New(aws-route): %v, %v", m, err)
+	}
+	dns := testConfig(KindRoute53, map[string]string{"hosted_zone_id": "Z0123456789", "name": "db.example.com", "ip.server2": "10.0.1.11", "endpoint": "http://127.0.0.1:1"})
+	if m, err := New(dns, Options{}); err != nil || m.Kind() != KindRoute53 {
+		t.Fatalf("New(route53): %v, %v", m, err)
+	}
+	// Route 53 is global: no region anywhere is not an error.
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	if _, err := New(dns, Options{}); err != nil {
+		t.Fatalf("New(route53) without a region: %v", err)
+	}
+}
+
+func TestParseSettingsRoute(t *testing.T) {
+	s, err := parseSettings(KindRoute, testConfig(KindRoute, map[string]string{
+		"route_tables": "rtb-01234567, rtb-0123456789abcdef0", "cidr": "192.168.100.10", "eni_id.server2": "eni-01234567",
+		"source_dest_check": "ignore", "interface": "lo",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.routeTables, []string{"rtb-01234567", "rtb-0123456789abcdef0"}) || s.cidr.String() != "192.168.100.10/32" ||
+		s.vip.String() != "192.168.100.10" || s.prefix != 32 || s.sourceDestCheck || s.iface != "lo" || s.guest != "ssh" || !s.rollback ||
+		s.waitTimeout != DefaultWaitTimeout {
+		t.Fatalf("settings %+v", s)
+	}
+	// The overlay address from address vip; defaults.
+	cfg := testConfig(KindRoute, map[string]string{"route_tables": "rtb-01234567", "eni_id.server2": "eni-01234567"})
+	cfg.Address.VIP = "192.168.100.11"
+	s, err = parseSettings(KindRoute, cfg)
+	if err != nil || s.cidr.String() != "192.168.100.11/32" || !s.sourceDestCheck || s.iface != DefaultInterface {
+		t.Fatalf("vip fallback: %+v, %v", s, err)
+	}
+}
+
+func TestParseSettingsRoute53(t *testing.T) {
+	s, err := parseSettings(KindRoute53, testConfig(KindRoute53, map[string]string{
+		"hosted_zone_id": "/hostedzone/Z0123456789ABC", "name": "Primary.DB.example.com", "ip.server2": "10.0.1.11",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.zoneID != "Z0123456789ABC" || s.name != "primary.db.example.com." || s.ttl != DefaultTTL || s.recordType != "A" ||
+		s.onRelease != "keep" || !s.waitInsync || s.pollInterval != DefaultPollInterval || s.waitTimeout != DefaultRoute53WaitTimeout ||
+		s.ip["server1"].String() != "10.0.1.10" || s.ip["server2"].String() != "10.0.1.11" {
+		t.Fatalf("defaults %+v", s)
+	}
+	s, err = parseSettings(KindRoute53, testConfig(KindRoute53, map[string]string{
+		"hosted_zone_id": "Z0123456789ABC", "name": "db.example.com.", "ip.server2": "10.0.1.11", "ttl": "5", "type": "a",
+		"on_release": "delete", "wait_insync": "no", "poll_interval": "100ms", "wait_timeout": "10s",
+	}))
+	if err != nil || s.ttl != 5 || s.onRelease != "delete" || s.waitInsync || s.pollInterval != 100*time.Millisecond || s.waitTimeout != 10*time.Second {
+		t.Fatalf("settings %+v, %v", s, err)
 	}
 }
 
@@ -98,7 +180,7 @@ func TestGuestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &SecondaryIP{base: &base{set: s}}
+	m := &SecondaryIP{base: &base{core: core{set: s}}}
 	add := m.guestCommand(true, "root")
 	if !strings.Contains(add, "ip addr add 10.0.1.100/32 dev eth0") || strings.Contains(add, "sudo") {
 		t.Fatalf("add: %s", add)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,19 +14,17 @@ import (
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	"github.com/cloudmha/cloudmha/internal/config"
-	"github.com/cloudmha/cloudmha/internal/hooks"
-	"github.com/cloudmha/cloudmha/internal/remote"
 )
 
 // SecondaryIP moves a secondary private IP between the servers' ENIs.
 type SecondaryIP struct {
 	*base
-	dial remote.DialFunc
 }
 
 var (
 	_ address.Mover         = (*SecondaryIP)(nil)
 	_ address.StatusChecker = (*SecondaryIP)(nil)
+	_ address.Addressed     = (*SecondaryIP)(nil)
 )
 
 // NewSecondaryIP builds the aws-secondary-ip mover. It validates the
@@ -39,12 +35,7 @@ func NewSecondaryIP(cfg *config.Config, o Options) (address.Mover, error) {
 		return nil, err
 	}
 	b.log = b.log.With("vip", b.set.vip.String())
-	m := &SecondaryIP{base: b, dial: o.Dial}
-	if m.dial == nil {
-		d := &net.Dialer{}
-		m.dial = d.DialContext
-	}
-	return m, nil
+	return &SecondaryIP{base: b}, nil
 }
 
 // Kind implements address.Mover.
@@ -173,27 +164,35 @@ func (m *SecondaryIP) moveTo(ctx context.Context, name, eni string) error {
 
 // Acquire implements address.Mover: the VIP is assigned to the new
 // primary's ENI (taking it from any other), EC2 is polled until it shows
-// that, then the guest side is configured over SSH.
+// that, then the guest side is configured over SSH. On failure see
+// core.acquireFailed: the VIP is put back only on a switchover.
 func (m *SecondaryIP) Acquire(ctx context.Context, c address.Change) error {
 	start := time.Now()
-	log := m.log.With("op", "acquire", "server", c.New.Name)
+	log := m.log.With("op", "acquire", "server", c.New.Name, "online", c.Online)
 	eni, err := m.eniOf(ctx, c.New.Name)
 	if err != nil {
 		return fmt.Errorf("%s acquire: %w", m.kind, err)
 	}
 	before, foreignBefore, err := m.locate(ctx)
-	if err != nil {
+	known := err == nil
+	if !known {
 		log.Warn("cannot tell where the VIP is before moving it: no rollback possible", "err", err)
 	}
-	if err == nil && len(foreignBefore) == 0 && slices.Equal(before, []string{c.New.Name}) {
+	fail := func(cause error) error {
+		undo := putBack("the VIP", c.New.Name, known, before, foreignBefore, func(ctx context.Context, prev string) (string, error) {
+			return m.moveBack(ctx, prev, c.New.Name)
+		})
+		return m.acquireFailed(ctx, c, cause, undo, m.state)
+	}
+	if known && len(foreignBefore) == 0 && slices.Equal(before, []string{c.New.Name}) {
 		log.Info("VIP already on the new primary's ENI")
 	} else if err := m.moveTo(ctx, c.New.Name, eni); err != nil {
-		return m.rollback(ctx, c.New.Name, before, err)
+		return fail(err)
 	}
 	moved := time.Since(start)
 	if m.set.guest == "ssh" {
 		if err := m.guest(ctx, c.New.Name, true); err != nil {
-			return m.rollback(ctx, c.New.Name, before, fmt.Errorf("guest side: %w", err))
+			return fail(fmt.Errorf("guest side: %w", err))
 		}
 		if c.Old.Name != "" && c.Old.Name != c.New.Name && c.Old.SSHReachable {
 			if err := m.guest(ctx, c.Old.Name, false); err != nil {
@@ -205,54 +204,42 @@ func (m *SecondaryIP) Acquire(ctx context.Context, c address.Change) error {
 	return nil
 }
 
-// rollback puts the VIP back where it was before a failed Acquire (when it
-// was on exactly one configured server) and reports the state left.
-func (m *SecondaryIP) rollback(ctx context.Context, target string, before []string, cause error) error {
-	e := &MoveError{Kind: m.kind, Server: target, Err: cause}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.set.waitTimeout+10*time.Second)
-	defer cancel()
-	switch {
-	case !m.set.rollback:
-		e.Rollback = "not attempted: option rollback=false"
-	case len(before) != 1:
-		e.Rollback = "not attempted: the VIP was " + describeHolders(before, nil) + " before"
-	case before[0] == target:
-		e.Rollback = "not needed: the VIP was already on " + target
-	default:
-		prev := before[0]
-		eni, err := m.eniOf(rctx, prev)
-		if err == nil {
-			err = m.moveTo(rctx, prev, eni)
-		}
-		if err != nil {
-			e.Rollback = fmt.Sprintf("failed to put it back on %s: %v", prev, err)
-		} else {
-			e.Rollback = "put back on " + prev + " (" + eni + ")"
-			// EC2 took it from the target when reassigning it back; make
-			// sure, in case a Describe lagged (or an emulator keeps both).
-			if teni, terr := m.eniOf(rctx, target); terr == nil {
-				if uerr := m.unassign(rctx, teni); uerr != nil {
-					e.Rollback += fmt.Sprintf("; unassign from %s (%s) failed: %v", target, teni, uerr)
-				}
-			}
-			if m.set.guest == "ssh" {
-				if gerr := m.guest(rctx, target, false); gerr != nil {
-					e.Rollback += fmt.Sprintf("; guest del on %s failed: %v", target, gerr)
-				}
-				if gerr := m.guest(rctx, prev, true); gerr != nil {
-					e.Rollback += fmt.Sprintf("; guest add on %s failed: %v", prev, gerr)
-				}
-			}
-		}
+// moveBack is the rollback move: the VIP goes back to prev's ENI, is
+// taken off target's, and the guest side follows.
+func (m *SecondaryIP) moveBack(ctx context.Context, prev, target string) (string, error) {
+	eni, err := m.eniOf(ctx, prev)
+	if err == nil {
+		err = m.moveTo(ctx, prev, eni)
 	}
-	names, foreign, err := m.locate(rctx)
 	if err != nil {
-		e.State = "unknown: " + err.Error()
-	} else {
-		e.State = describeHolders(names, foreign)
+		return "", err
 	}
-	m.log.Error("acquire failed", "server", target, "err", cause, "rollback", e.Rollback, "state", e.State)
-	return e
+	detail := " (" + eni + ")"
+	// EC2 took it from the target when reassigning it back; make sure, in
+	// case a Describe lagged (or an emulator keeps both).
+	if teni, terr := m.eniOf(ctx, target); terr == nil {
+		if uerr := m.unassign(ctx, teni); uerr != nil {
+			detail += fmt.Sprintf("; unassign from %s (%s) failed: %v", target, teni, uerr)
+		}
+	}
+	if m.set.guest == "ssh" {
+		if gerr := m.guest(ctx, target, false); gerr != nil {
+			detail += fmt.Sprintf("; guest del on %s failed: %v", target, gerr)
+		}
+		if gerr := m.guest(ctx, prev, true); gerr != nil {
+			detail += fmt.Sprintf("; guest add on %s failed: %v", prev, gerr)
+		}
+	}
+	return detail, nil
+}
+
+// state says where the VIP is, for a MoveError.
+func (m *SecondaryIP) state(ctx context.Context) string {
+	names, foreign, err := m.locate(ctx)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return describeHolders(names, foreign)
 }
 
 // Release implements address.Mover: the VIP is unassigned from the old
@@ -294,69 +281,7 @@ func (m *SecondaryIP) Release(ctx context.Context, c address.Change) error {
 	return nil
 }
 
-// guestCommand is the shell command that adds or deletes the VIP on the
-// guest's interface; an address already present (add) or absent (del) is
-// success.
-func (m *SecondaryIP) guestCommand(add bool, user string) string {
-	p := fmt.Sprintf("%s/%d", m.set.vip, m.set.prefix)
-	var cmd string
-	if add {
-		cmd = fmt.Sprintf("ip -o addr show dev %[2]s | grep -qF ' %[1]s ' || ip addr add %[1]s dev %[2]s", p, m.set.iface)
-	} else {
-		cmd = fmt.Sprintf("if ip -o addr show dev %[2]s | grep -qF ' %[1]s '; then ip addr del %[1]s dev %[2]s; fi", p, m.set.iface)
-	}
-	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
-	if m.set.sudo == "yes" || m.set.sudo == "auto" && user != "root" {
-		return "sudo -n sh -c " + hooks.ShellQuote(cmd)
-	}
-	return cmd
-}
-
-// guest adds (or deletes) the VIP on a server's interface over SSH.
-func (m *SecondaryIP) guest(ctx context.Context, name string, add bool) error {
-	srv, err := m.server(name)
-	if err != nil {
-		return err
-	}
-	t, err := sshTarget(srv, m.dial)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	cl, err := remote.Dial(ctx, t)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer cl.Close()
-	if _, err := cl.Run(ctx, m.guestCommand(add, t.User)); err != nil {
-		verb := "del"
-		if add {
-			verb = "add"
-		}
-		return fmt.Errorf("%s: ip addr %s %s/%d dev %s: %w", name, verb, m.set.vip, m.set.prefix, m.set.iface, err)
-	}
-	return nil
-}
-
-// sshTarget is how to reach a server over SSH, as configured.
-func sshTarget(s config.Server, dial remote.DialFunc) (remote.Target, error) {
-	o, err := remote.ParseSSHOptions(s.SSHOptions)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	addr := s.SSHAddr()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, ""
-	}
-	switch {
-	case o.Port != 0:
-		port = strconv.Itoa(o.Port)
-	case port == "" || port == "0":
-		port = strconv.Itoa(config.DefaultSSHPort)
-	}
-	user := s.SSHUser
-	if user == "" {
-		user = "root"
-	}
-	return remote.Target{Addr: net.JoinHostPort(host, port), User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
-}
+// ClientAddress implements address.Addressed: clients connect to the
+// secondary IP, so the factory checks the new primary before the move and
+// a database through the address after it (option verify).
+func (m *SecondaryIP) ClientAddress() string { return m.set.vip.String() }

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 )
 
 // Defaults of Options.
@@ -38,6 +39,9 @@ const (
 	DefaultMaxAttempts = 6
 	// DefaultMaxBackoff caps the standard retryer's delay between attempts.
 	DefaultMaxBackoff = 5 * time.Second
+	// Route53Region is the region Route 53 clients sign with when none is
+	// configured: Route 53 is a global service served from us-east-1.
+	Route53Region = "us-east-1"
 )
 
 // ErrNoRegion is returned when no region was configured anywhere.
@@ -66,9 +70,14 @@ type Options struct {
 // Validate checks the options without doing any I/O.
 func (o Options) Validate() error {
 	if o.Endpoint != "" {
+		// The endpoint is not echoed before it is known to hold no
+		// user information (a password would be a secret).
 		u, err := url.Parse(o.Endpoint)
 		if err != nil {
-			return fmt.Errorf("aws endpoint %q: %w", o.Endpoint, err)
+			return errors.New("aws endpoint: not a URL: want http(s)://host[:port]")
+		}
+		if u.User != nil {
+			return fmt.Errorf("aws endpoint %s: must not contain user information", u.Redacted())
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("aws endpoint %q: want http(s)://host[:port]", o.Endpoint)
@@ -130,22 +139,52 @@ func NewEC2(ctx context.Context, o Options) (*ec2.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	endpoint := o.Endpoint
 	c := ec2.NewFromConfig(cfg, func(eo *ec2.Options) {
 		if endpoint != "" {
 			eo.BaseEndpoint = sdkaws.String(endpoint)
 		}
 	})
-	shown := endpoint
+	logReady(o, "ec2", cfg.Region)
+	return c, nil
+}
+
+// NewRoute53 returns a Route 53 client built from LoadConfig(o). Route 53
+// is global: without a configured region it signs for Route53Region
+// instead of failing with ErrNoRegion. Besides throttling, the retryer
+// also retries PriorRequestNotComplete (a change to the same record set
+// still being applied), which Route 53 asks callers to retry.
+func NewRoute53(ctx context.Context, o Options) (*route53.Client, error) {
+	cfg, err := LoadConfig(ctx, o)
+	if errors.Is(err, ErrNoRegion) && o.Region == "" {
+		o.Region = Route53Region
+		cfg, err = LoadConfig(ctx, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	endpoint := o.Endpoint
+	c := route53.NewFromConfig(cfg, func(ro *route53.Options) {
+		if endpoint != "" {
+			ro.BaseEndpoint = sdkaws.String(endpoint)
+		}
+		ro.Retryer = retry.AddWithErrorCodes(ro.Retryer, "PriorRequestNotComplete")
+	})
+	logReady(o, "route53", cfg.Region)
+	return c, nil
+}
+
+// logReady logs that a client was built: region, endpoint and retry
+// policy, never credentials.
+func logReady(o Options, service, region string) {
+	if o.Logger == nil {
+		return
+	}
+	shown := o.Endpoint
 	if shown == "" {
 		shown = "default"
 	}
-	log.Debug("aws ec2 client ready", "region", cfg.Region, "endpoint", shown, "max_attempts", maxAttempts(o))
-	return c, nil
+	o.Logger.Debug("aws "+service+" client ready", "region", region, "endpoint", shown, "max_attempts", maxAttempts(o))
 }
 
 // maxAttempts is the effective MaxAttempts of o.
