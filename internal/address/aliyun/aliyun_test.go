@@ -44,11 +44,20 @@ func bed(t *testing.T) *sim.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	s.AddEIP(sim.EIP{AllocationID: "eip-db", IP: "203.0.113.10", InstanceID: "i-a", InstanceType: "EcsInstance"})
+	if _, err := s.AddDNSRecord(sim.DNSRecord{Domain: "example.com", RR: "db", Type: "A", Value: "198.18.0.11"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, err := range []error{
 		s.AddInstance(sim.Instance{ID: "i-a", PrivateIP: "198.18.0.11", ZoneID: "z-k", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
 		s.AddInstance(sim.Instance{ID: "i-b", PrivateIP: "198.18.0.12", ZoneID: "z-k", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
 		s.AddENI(sim.ENI{ID: "eni-db", InstanceID: "i-a", PrimaryIP: "198.18.0.100", ZoneID: "z-k", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
 		s.AddHaVip(sim.HaVip{ID: "havip-db", IP: "198.18.0.200", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
+		// For the secondary IP, EIP and DNS movers.
+		s.AddVSwitch(sim.VSwitch{ID: "vsw-1", CIDR: "198.18.0.0/24", VpcID: "vpc-1", ZoneID: "z-k"}),
+		s.AddENI(sim.ENI{ID: "eni-pa", Type: sim.ENITypePrimary, InstanceID: "i-a", PrimaryIP: "198.18.0.11", SecondaryIPs: []string{testVIP}, ZoneID: "z-k", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
+		s.AddENI(sim.ENI{ID: "eni-pb", Type: sim.ENITypePrimary, InstanceID: "i-b", PrimaryIP: "198.18.0.12", ZoneID: "z-k", VSwitchID: "vsw-1", VpcID: "vpc-1"}),
+		s.AddDomain("example.com"),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -57,16 +66,29 @@ func bed(t *testing.T) *sim.Server {
 	return s
 }
 
+const testVIP = "198.18.0.50"
+
 func testConfig(s *sim.Server, kind string, extra map[string]string) *config.Config {
 	o := map[string]string{
 		"region": sim.DefaultRegion, "endpoint": s.Endpoint(), "guest": "none",
 		"wait_timeout": "2s", "poll_interval": "10ms",
 		"instance_id.server1": "i-a", "instance_id.server2": "i-b",
 	}
-	if kind == KindENI {
+	switch kind {
+	case KindENI:
 		o["eni_id"] = "eni-db"
-	} else {
+	case KindHaVip:
 		o["havip_id"] = "havip-db"
+	case KindSecondaryIP:
+		o["vip"] = testVIP
+	case KindEIP:
+		o["allocation_id"] = "eip-db"
+		delete(o, "guest")
+	case KindDNS:
+		o["domain"], o["rr"] = "example.com", "db"
+		for _, k := range []string{"guest", "instance_id.server1", "instance_id.server2", "region"} {
+			delete(o, k)
+		}
 	}
 	for k, v := range extra {
 		if v == "" {
@@ -124,7 +146,7 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 	cfg := testConfig(s, KindENI, nil)
-	cfg.Address.Mover = "aliyun-eip"
+	cfg.Address.Mover = "aliyun-nope"
 	if _, err := New(cfg, Options{}); err == nil {
 		t.Error("unknown kind accepted")
 	}
@@ -232,28 +254,48 @@ func TestENIStuckDetachingTimesOut(t *testing.T) {
 	}
 }
 
-func TestENIRollbackOnFailedAttach(t *testing.T) {
+func TestENIRollbackOnlyInSwitchover(t *testing.T) {
 	s := bed(t)
 	m := newMover(t, testConfig(s, KindENI, nil))
 	c := ctx(t)
-	if err := m.Release(c, change); err != nil {
+	// A planned switchover: the old primary is alive, the ENI goes back.
+	online := change
+	online.Online = true
+	if err := m.Release(c, online); err != nil {
 		t.Fatal(err)
 	}
 	s.InjectError(sim.Fault{Action: "AttachNetworkInterface", Status: 403, Code: "IncorrectInstanceStatus", Message: "The instance is not running."})
-	err := m.Acquire(c, change)
+	err := m.Acquire(c, online)
 	if err == nil || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "IncorrectInstanceStatus") {
-		t.Fatalf("err = %v", err)
+		t.Fatalf("switchover: err = %v", err)
 	}
 	if e, _ := s.GetENI("eni-db"); e.InstanceID != "i-a" || e.Status != sim.StatusInUse {
 		t.Fatalf("after rollback: %+v", e)
 	}
-	// rollback=no leaves the ENI detached.
-	m2 := newMover(t, testConfig(s, KindENI, map[string]string{"rollback": "no"}))
-	if err := m2.Release(c, change); err != nil {
+	// A failover: the old primary is presumed dead; nothing is undone and
+	// the error says where the ENI is.
+	if err := m.Release(c, change); err != nil {
 		t.Fatal(err)
 	}
+	attaches := s.Calls("AttachNetworkInterface")
 	s.InjectError(sim.Fault{Action: "AttachNetworkInterface", Status: 403, Code: "IncorrectInstanceStatus"})
-	if err := m2.Acquire(c, change); err == nil || strings.Contains(err.Error(), "rolled back") {
+	err = m.Acquire(c, change)
+	if err == nil || strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "ENI eni-db is left detached (Available, on no instance)") {
+		t.Fatalf("failover: err = %v", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("multi-line error: %q", err)
+	}
+	if n := s.Calls("AttachNetworkInterface") - attaches; n != 1 {
+		t.Fatalf("failover: %d attach calls, want 1 (no rollback)", n)
+	}
+	if e, _ := s.GetENI("eni-db"); e.Status != sim.StatusAvailable {
+		t.Fatalf("failover: %+v", e)
+	}
+	// rollback=no: no rollback in a switchover either.
+	m2 := newMover(t, testConfig(s, KindENI, map[string]string{"rollback": "no"}))
+	s.InjectError(sim.Fault{Action: "AttachNetworkInterface", Status: 403, Code: "IncorrectInstanceStatus"})
+	if err := m2.Acquire(c, online); err == nil || strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "rollback=no") {
 		t.Fatalf("rollback=no: %v", err)
 	}
 	if e, _ := s.GetENI("eni-db"); e.Status != sim.StatusAvailable {

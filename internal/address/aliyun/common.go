@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,8 +27,11 @@ import (
 
 // Mover kinds (address_mover=…).
 const (
-	KindHaVip = "aliyun-havip"
-	KindENI   = "aliyun-eni"
+	KindHaVip       = "aliyun-havip"
+	KindENI         = "aliyun-eni"
+	KindSecondaryIP = "aliyun-secondary-ip"
+	KindEIP         = "aliyun-eip"
+	KindDNS         = "alidns"
 )
 
 // Defaults of the options.
@@ -65,24 +69,53 @@ type server struct {
 	ssh remote.Target
 }
 
-// base holds what both movers share.
+// base holds what the movers share.
 type base struct {
 	kind      string
 	api       *cloud.Clients
 	log       *slog.Logger
 	servers   []server
-	guest     string // ssh | none
+	guest     string // ssh | none ("none" for movers without a guest side)
 	waitTO    time.Duration
 	poll      time.Duration
 	retries   int
 	mu        sync.Mutex
 	instances map[string]string // server name -> instance id
+	enis      map[string]string // server name -> ENI id (eni_id.<server> or discovered)
+	clientIP  string            // the address clients use, once known
+}
+
+// noteClientIP records the address clients use (learnt from the API).
+func (b *base) noteClientIP(ip string) {
+	b.mu.Lock()
+	b.clientIP = ip
+	b.mu.Unlock()
+}
+
+// ClientAddress implements address.Addressed: the private address clients
+// connect to ("" while unknown, and for movers of other addresses).
+func (b *base) ClientAddress() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.clientIP
+}
+
+// spec is what a mover kind asks of newBase.
+type spec struct {
+	// guest: the mover has a guest side (option guest=ssh|none).
+	guest bool
+	// perServer are the option prefixes taken as <prefix>.<server>
+	// (instance_id, eni_id, ip); each must name a configured server.
+	perServer []string
+	// region is the default of option region ("" = required).
+	region string
 }
 
 // parsed options; used marks the keys a mover understood.
 type opts struct {
-	m    map[string]string
-	used map[string]bool
+	m         map[string]string
+	used      map[string]bool
+	perServer []string
 }
 
 func (o *opts) get(k, def string) string {
@@ -118,33 +151,56 @@ func (o *opts) yesNo(k string, def bool) (bool, error) {
 	}
 }
 
-// unknown reports options no one read (typos).
+// unknown reports options no one read (typos), sorted.
 func (o *opts) unknown() error {
 	var bad []string
 	for k := range o.m {
-		if !o.used[k] && !strings.HasPrefix(k, "instance_id.") {
-			bad = append(bad, k)
+		if o.used[k] {
+			continue
 		}
+		if p, _, ok := strings.Cut(k, "."); ok && slices.Contains(o.perServer, p) {
+			continue
+		}
+		bad = append(bad, k)
 	}
 	if len(bad) > 0 {
+		slices.Sort(bad)
 		return fmt.Errorf("unknown option(s) %s", strings.Join(bad, ", "))
 	}
 	return nil
 }
 
+// id is option <prefix>.<server>, checked for being an id.
+func (o *opts) id(prefix, server string) (string, error) {
+	v := o.m[prefix+"."+server]
+	if strings.ContainsAny(v, " \t\n/'\"$;&|<>`\\") {
+		return "", fmt.Errorf("option %s.%s=%q is not an id", prefix, server, v)
+	}
+	return v, nil
+}
+
 // newBase reads the shared settings and builds the API clients.
-func newBase(kind string, cfg *config.Config, o Options, op *opts) (*base, error) {
-	b := &base{kind: kind, log: o.Logger, instances: map[string]string{}}
+func newBase(kind string, cfg *config.Config, o Options, op *opts, sp spec) (*base, error) {
+	b := &base{kind: kind, log: o.Logger, instances: map[string]string{}, enis: map[string]string{}, guest: "none"}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	region := op.get("region", "")
+	if cfg == nil {
+		return nil, errors.New("no configuration")
+	}
+	op.perServer = sp.perServer
+	region := op.get("region", sp.region)
 	if region == "" {
 		return nil, errors.New("option region is required (e.g. cn-hangzhou)")
 	}
-	b.guest = op.get("guest", "ssh")
-	if b.guest != "ssh" && b.guest != "none" {
-		return nil, fmt.Errorf("option guest=%q: want ssh or none", b.guest)
+	if strings.ContainsAny(region, " \t\n/") {
+		return nil, fmt.Errorf("option region=%q: want a region id such as cn-hangzhou", region)
+	}
+	if sp.guest {
+		b.guest = op.get("guest", "ssh")
+		if b.guest != "ssh" && b.guest != "none" {
+			return nil, fmt.Errorf("option guest=%q: want ssh or none", b.guest)
+		}
 	}
 	var err error
 	if b.waitTO, err = op.duration("wait_timeout", DefaultWaitTimeout); err != nil {
@@ -178,15 +234,26 @@ func newBase(kind string, cfg *config.Config, o Options, op *opts) (*base, error
 			return nil, fmt.Errorf("server %s: %w", s.Name, err)
 		}
 		b.servers = append(b.servers, server{cfg: s, ssh: t})
-		if id := op.m["instance_id."+s.Name]; id != "" {
-			if strings.ContainsAny(id, " \t\n/") {
-				return nil, fmt.Errorf("option instance_id.%s=%q is not an instance id", s.Name, id)
+		for _, p := range []string{"instance_id", "eni_id"} {
+			if !slices.Contains(sp.perServer, p) {
+				continue
 			}
-			b.instances[s.Name] = id
+			id, err := op.id(p, s.Name)
+			if err != nil {
+				return nil, err
+			}
+			if id != "" && p == "instance_id" {
+				b.instances[s.Name] = id
+			} else if id != "" {
+				b.enis[s.Name] = id
+			}
 		}
 	}
+	if len(b.servers) == 0 {
+		return nil, errors.New("no servers in the configuration")
+	}
 	for k := range op.m {
-		if n, ok := strings.CutPrefix(k, "instance_id."); ok && !names[n] {
+		if p, n, ok := strings.Cut(k, "."); ok && slices.Contains(sp.perServer, p) && !names[n] {
 			return nil, fmt.Errorf("option %s: no server named %q", k, n)
 		}
 	}
@@ -235,13 +302,24 @@ func (b *base) server(name string) (server, error) {
 	return server{}, fmt.Errorf("%s: server %q is not in the configuration", b.kind, name)
 }
 
+// oneLine is an API error shown as cloud.Describe's one line (the SDK's
+// own text is a multi-line dump); it unwraps to the SDK error, so that
+// cloud.Code and errors.As still work.
+type oneLine struct{ err error }
+
+func (e *oneLine) Error() string { return cloud.Describe(e.err) }
+func (e *oneLine) Unwrap() error { return e.err }
+
 // apiErr wraps an API error with the operation and a one-line
 // description; authentication failures wrap ErrAuth.
 func (b *base) apiErr(op string, err error) error {
-	if cloud.IsAuth(err) {
-		return fmt.Errorf("%s: %s: %w: %s; check the credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, credentials file, RAM role) and the clock", b.kind, op, ErrAuth, cloud.Describe(err))
+	if _, ok := cloud.ErrorInfo(err); !ok {
+		return fmt.Errorf("%s: %s: %w", b.kind, op, err)
 	}
-	return fmt.Errorf("%s: %s: %s: %w", b.kind, op, cloud.Describe(err), err)
+	if cloud.IsAuth(err) {
+		return fmt.Errorf("%s: %s: %w: %w; check the credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, credentials file, RAM role) and the clock", b.kind, op, ErrAuth, &oneLine{err})
+	}
+	return fmt.Errorf("%s: %s: %w", b.kind, op, &oneLine{err})
 }
 
 // call runs f, retrying throttling, 5xx answers and transport errors with
@@ -348,6 +426,61 @@ func (b *base) instanceID(ctx context.Context, name string) (string, error) {
 	return found[0], nil
 }
 
+// eniOf returns the ENI that carries a server's addresses: option
+// eni_id.<server>, else its instance's primary ENI (found once with
+// DescribeNetworkInterfaces InstanceId + Type=Primary).
+func (b *base) eniOf(ctx context.Context, name string) (string, error) {
+	b.mu.Lock()
+	id, ok := b.enis[name]
+	b.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	inst, err := b.instanceID(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	var out *ecs.DescribeNetworkInterfacesResponse
+	err = b.call(ctx, "DescribeNetworkInterfaces", func() error {
+		var err error
+		out, err = b.api.ECS.DescribeNetworkInterfacesWithContext(ctx, &ecs.DescribeNetworkInterfacesRequest{
+			RegionId: dara.String(b.api.Region), InstanceId: dara.String(inst), Type: dara.String("Primary"),
+		}, b.api.Runtime())
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	if out.Body != nil && out.Body.NetworkInterfaceSets != nil {
+		for _, n := range out.Body.NetworkInterfaceSets.NetworkInterfaceSet {
+			found = append(found, dara.StringValue(n.NetworkInterfaceId))
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("%s: server %s: instance %s has %d primary network interfaces; set eni_id.%s", b.kind, name, inst, len(found), name)
+	}
+	b.mu.Lock()
+	b.enis[name] = found[0]
+	b.mu.Unlock()
+	b.log.Info("primary ENI found", "server", name, "instance", inst, "eni", found[0])
+	return found[0], nil
+}
+
+// serverOfENI maps an ENI id back to a server name ("" when none).
+func (b *base) serverOfENI(ctx context.Context, eniID string) (string, error) {
+	for _, s := range b.servers {
+		id, err := b.eniOf(ctx, s.cfg.Name)
+		if err != nil {
+			return "", err
+		}
+		if id == eniID {
+			return s.cfg.Name, nil
+		}
+	}
+	return "", nil
+}
+
 // serverOf maps an instance id back to a server name ("" when none).
 func (b *base) serverOf(ctx context.Context, instance string) (string, error) {
 	for _, s := range b.servers {
@@ -381,7 +514,46 @@ func (b *base) runSSH(ctx context.Context, s server, cmd string) (string, error)
 	return string(out), nil
 }
 
-var _ address.Mover = (*HaVipMover)(nil)
-var _ address.StatusChecker = (*HaVipMover)(nil)
-var _ address.Mover = (*ENIMover)(nil)
-var _ address.StatusChecker = (*ENIMover)(nil)
+// clientToken is a ClientToken for one logical operation: the retries of
+// one call share it (a lost answer is not a second change), the next
+// operation gets another (a token is remembered by the service, so a
+// fixed one would make a later, legitimate, change a no-op).
+func clientToken() string {
+	var b [12]byte
+	for i := range b {
+		b[i] = "0123456789abcdef"[rand.N(16)]
+	}
+	return "cloudmha-" + string(b[:])
+}
+
+// reportTimeout bounds the API calls that describe, for an error message,
+// where an address was left.
+const reportTimeout = 5 * time.Second
+
+// reportCtx is a context for such calls: it keeps ctx's values but not
+// its end, so that a move that failed on its deadline can still say where
+// the address is.
+func reportCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+}
+
+// rollbackAllowed says whether a failed Acquire may put the address back
+// on the old primary: only in a planned switchover (Online), where the old
+// primary is alive; in a failover it is presumed dead and the address is
+// left where it is, which the error reports.
+func rollbackAllowed(c address.Change) bool {
+	return c.Online && c.Old.Name != "" && c.Old.Name != c.New.Name
+}
+
+var (
+	_ address.Mover         = (*HaVipMover)(nil)
+	_ address.StatusChecker = (*HaVipMover)(nil)
+	_ address.Mover         = (*ENIMover)(nil)
+	_ address.StatusChecker = (*ENIMover)(nil)
+	_ address.Mover         = (*SecondaryIPMover)(nil)
+	_ address.StatusChecker = (*SecondaryIPMover)(nil)
+	_ address.Mover         = (*EIPMover)(nil)
+	_ address.StatusChecker = (*EIPMover)(nil)
+	_ address.Mover         = (*DNSMover)(nil)
+	_ address.StatusChecker = (*DNSMover)(nil)
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,14 @@ type ENIMover struct {
 	*base
 	eniID    string
 	rollback bool
+	// policyTable is the routing table of the guest's policy routing for
+	// the ENI's address (0: none, option policy_routing=no).
+	policyTable int
 }
+
+// DefaultPolicyTable is the guest routing table the ENI's policy routing
+// uses (option policy_table).
+const DefaultPolicyTable = 1001
 
 // NewENI builds the aliyun-eni mover from cfg.Address.Options.
 func NewENI(cfg *config.Config, o Options) (*ENIMover, error) {
@@ -32,7 +40,7 @@ func NewENI(cfg *config.Config, o Options) (*ENIMover, error) {
 		return nil, fmt.Errorf("%s mover: no configuration", KindENI)
 	}
 	op := &opts{m: cfg.Address.Options, used: map[string]bool{}}
-	b, err := newBase(KindENI, cfg, o, op)
+	b, err := newBase(KindENI, cfg, o, op, spec{guest: true, perServer: []string{"instance_id"}})
 	if err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindENI, err)
 	}
@@ -42,6 +50,16 @@ func NewENI(cfg *config.Config, o Options) (*ENIMover, error) {
 	}
 	if m.rollback, err = op.yesNo("rollback", true); err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindENI, err)
+	}
+	pr, err := op.yesNo("policy_routing", true)
+	if err != nil {
+		return nil, fmt.Errorf("%s mover: %w", KindENI, err)
+	}
+	if pr {
+		t := op.get("policy_table", strconv.Itoa(DefaultPolicyTable))
+		if m.policyTable, err = strconv.Atoi(t); err != nil || m.policyTable < 1 || m.policyTable > 252 && m.policyTable < 256 || m.policyTable > 1<<31-1 {
+			return nil, fmt.Errorf("%s mover: option policy_table=%q: want a routing table number (1–252 or 256 and above)", KindENI, t)
+		}
 	}
 	if err := op.unknown(); err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindENI, err)
@@ -77,6 +95,7 @@ func (m *ENIMover) describe(ctx context.Context) (eni, error) {
 		return eni{}, fmt.Errorf("%s: ENI %s not found in region %s", m.kind, m.eniID, m.api.Region)
 	}
 	n := out.Body.NetworkInterfaceSets.NetworkInterfaceSet[0]
+	m.noteClientIP(dara.StringValue(n.PrivateIpAddress))
 	return eni{status: dara.StringValue(n.Status), instance: dara.StringValue(n.InstanceId),
 		ip: dara.StringValue(n.PrivateIpAddress), mac: dara.StringValue(n.MacAddress)}, nil
 }
@@ -194,8 +213,10 @@ func (m *ENIMover) Release(ctx context.Context, c address.Change) error {
 
 // Acquire implements address.Mover: it attaches the ENI to the new
 // primary's instance and waits until it is InUse. When the attach fails
-// or times out and rollback=yes, the ENI is attached back to the old
-// primary's instance and the error says so.
+// or times out in a planned switchover (Change.Online) with rollback=yes,
+// the ENI is attached back to the old primary's instance and the error
+// says so; in a failover the old primary is presumed dead, nothing is
+// undone, and the error says where the ENI was left.
 func (m *ENIMover) Acquire(ctx context.Context, c address.Change) error {
 	start := time.Now()
 	newID, err := m.instanceID(ctx, c.New.Name)
@@ -241,19 +262,25 @@ func (m *ENIMover) attachAndWait(ctx context.Context, instance string) (eni, err
 	return m.waitStatus(ctx, "InUse", instance)
 }
 
-// rollbackTo re-attaches the ENI to the old primary after a failed
-// attach, when enabled, and returns the attach error (joined with the
-// rollback's).
+// rollbackTo handles a failed attach. In a planned switchover (Online)
+// with rollback=yes, the ENI is attached back to the old primary's
+// instance and the error says so (joined with the rollback's error when
+// that fails too). In a failover the old primary is presumed dead: nothing
+// is undone, and the error says where the ENI was left.
 func (m *ENIMover) rollbackTo(ctx context.Context, c address.Change, cause error) error {
 	err := fmt.Errorf("%s acquire on %s: %w", m.kind, c.New.Name, cause)
-	if !m.rollback || c.Old.Name == "" || c.Old.Name == c.New.Name {
-		return err
+	if !m.rollback || !rollbackAllowed(c) {
+		why := "rollback=no"
+		if m.rollback {
+			why = "no rollback in a failover: the old primary is presumed dead"
+		}
+		return fmt.Errorf("%w (%s; %s)", err, why, m.where(ctx))
 	}
 	oldID, ierr := m.instanceID(ctx, c.Old.Name)
 	if ierr != nil {
-		return errors.Join(err, fmt.Errorf("rollback: %w", ierr))
+		return errors.Join(err, fmt.Errorf("rollback: %w; %s", ierr, m.where(ctx)))
 	}
-	m.log.Warn("attach failed: attaching the ENI back to the old primary", "server", c.Old.Name, "instance", oldID, "err", cause)
+	m.log.Warn("attach failed in a switchover: attaching the ENI back to the old primary", "server", c.Old.Name, "instance", oldID, "err", cause)
 	e, derr := m.describe(ctx)
 	if derr == nil && e.status == "Attaching" || derr == nil && e.status == "InUse" && e.instance != oldID {
 		// The failed attach may still complete: undo it first.
@@ -267,9 +294,36 @@ func (m *ENIMover) rollbackTo(ctx context.Context, c address.Change, cause error
 		_, derr = m.attachAndWait(ctx, oldID)
 	}
 	if derr != nil {
-		return errors.Join(err, fmt.Errorf("%s rollback to %s failed: %w", m.kind, c.Old.Name, derr))
+		return errors.Join(err, fmt.Errorf("%s rollback to %s failed: %w; %s", m.kind, c.Old.Name, derr, m.where(ctx)))
+	}
+	if m.guest == "ssh" && c.Old.SSHReachable {
+		if e, gerr := m.describe(ctx); gerr == nil {
+			if gerr := m.guestUp(ctx, c.Old.Name, e); gerr != nil {
+				m.log.Warn("rollback: the ENI is attached to the old primary again, but its interface could not be brought up", "server", c.Old.Name, "err", gerr)
+			}
+		}
 	}
 	return fmt.Errorf("%w (rolled back: the ENI is attached to %s again)", err, c.Old.Name)
+}
+
+// where says where the ENI is now, for error messages. It asks the API
+// with a short deadline of its own, so that it answers after the caller's
+// context has ended too.
+func (m *ENIMover) where(ctx context.Context) string {
+	rctx, cancel := reportCtx(ctx)
+	defer cancel()
+	e, err := m.describe(rctx)
+	if err != nil {
+		return fmt.Sprintf("where ENI %s is left is unknown: %v", m.eniID, err)
+	}
+	if e.status == "Available" || e.instance == "" {
+		return fmt.Sprintf("ENI %s is left detached (%s, on no instance)", m.eniID, e.status)
+	}
+	name, _ := m.serverOf(rctx, e.instance)
+	if name == "" {
+		name = "no configured server"
+	}
+	return fmt.Sprintf("ENI %s is left %s on instance %s (%s)", m.eniID, e.status, e.instance, name)
 }
 
 // guestDown brings the ENI's interface down on a reachable server (best
@@ -279,7 +333,7 @@ func (m *ENIMover) guestDown(ctx context.Context, name string, e eni) {
 	if err != nil || e.mac == "" {
 		return
 	}
-	cmd := fmt.Sprintf("d=$(ip -o link | grep -i '%s' | cut -d: -f2 | tr -d ' '); [ -n \"$d\" ] && ip link set dev \"$d\" down; true", strings.ToLower(e.mac))
+	cmd := findNIC(e.mac) + "[ -n \"$d\" ] && ip link set dev \"$d\" down; true"
 	if _, err := m.runSSH(ctx, s, cmd); err != nil {
 		m.log.Warn("could not bring the ENI's interface down on the old primary", "server", name, "err", err)
 	}
@@ -295,7 +349,10 @@ func (m *ENIMover) guestUp(ctx context.Context, name string, e eni) error {
 	if e.mac == "" || e.ip == "" {
 		return fmt.Errorf("ENI %s: no MAC or IP in DescribeNetworkInterfaces", m.eniID)
 	}
-	cmd := fmt.Sprintf("d=$(ip -o link | grep -i '%s' | cut -d: -f2 | tr -d ' '); [ -n \"$d\" ] || exit 3; ip link set dev \"$d\" up; ip -o addr show dev \"$d\" | grep -q ' %s/' || ip addr add %s/32 dev \"$d\"", strings.ToLower(e.mac), e.ip, e.ip)
+	cmd := findNIC(e.mac) + fmt.Sprintf("[ -n \"$d\" ] || exit 3; ip link set dev \"$d\" up; ip -o addr show dev \"$d\" | grep -q ' %s/' || ip addr add %s/32 dev \"$d\"", e.ip, e.ip)
+	if m.policyTable > 0 {
+		cmd += policyRouting(e.ip, m.policyTable)
+	}
 	return m.wait(ctx, "interface of ENI "+m.eniID+" up on "+name, func(ctx context.Context) (bool, string, error) {
 		_, err := m.runSSH(ctx, s, cmd)
 		if err != nil {
@@ -303,6 +360,24 @@ func (m *ENIMover) guestUp(ctx context.Context, name string, e eni) error {
 		}
 		return true, "up", nil
 	})
+}
+
+// findNIC is shell that sets $d to the name of the interface with MAC mac
+// (empty when there is none yet).
+func findNIC(mac string) string {
+	return fmt.Sprintf("d=$(ip -o link | grep -i 'link/ether %s' | cut -d: -f2 | cut -d@ -f1 | tr -d ' '); ", strings.ToLower(mac))
+}
+
+// policyRouting is shell (run after findNIC) that makes the guest answer
+// from the ENI's address through the ENI: a VPC drops packets whose source
+// address does not belong to the NIC sending them, and without policy
+// routing replies would leave through the primary NIC. Table table gets
+// the primary NIC's connected subnets (and its default route, when there
+// is one) through the ENI; a rule sends traffic from ip to it.
+func policyRouting(ip string, table int) string {
+	return fmt.Sprintf("; ip -o -4 route show scope link proto kernel | grep -v \" dev $d \" | while read net rest; do ip route replace \"$net\" dev \"$d\" src %[1]s table %[2]d; done"+
+		"; gw=$(ip -4 route show default | grep -o 'via [0-9.]*' | head -1); [ -z \"$gw\" ] || ip route replace default $gw dev \"$d\" table %[2]d"+
+		"; ip rule show | grep -q 'from %[1]s lookup %[2]d' || ip rule add from %[1]s lookup %[2]d", ip, table)
 }
 
 // Holder implements address.Mover: the server whose instance has the ENI
@@ -325,8 +400,9 @@ func (m *ENIMover) Holder(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// New returns the mover for cfg.Address.Mover (KindHaVip or KindENI), for
-// the movers factory.
+// New returns the mover for cfg.Address.Mover (KindHaVip, KindENI,
+// KindSecondaryIP, KindEIP or KindDNS, or their aliyun/… spellings), for
+// the movers factory. Options are validated here; no API is called.
 func New(cfg *config.Config, o Options) (address.Mover, error) {
 	if cfg == nil {
 		return nil, errors.New("aliyun mover: no configuration")
@@ -336,6 +412,12 @@ func New(cfg *config.Config, o Options) (address.Mover, error) {
 		return NewHaVip(cfg, o)
 	case KindENI, "aliyun/eni":
 		return NewENI(cfg, o)
+	case KindSecondaryIP, "aliyun/secondary-ip":
+		return NewSecondaryIP(cfg, o)
+	case KindEIP, "aliyun/eip":
+		return NewEIP(cfg, o)
+	case KindDNS, "aliyun/dns", "aliyun-dns":
+		return NewDNS(cfg, o)
 	}
-	return nil, fmt.Errorf("aliyun mover: unknown kind %q (want %s or %s)", cfg.Address.Mover, KindHaVip, KindENI)
+	return nil, fmt.Errorf("aliyun mover: unknown kind %q (want %s, %s, %s, %s or %s)", cfg.Address.Mover, KindHaVip, KindENI, KindSecondaryIP, KindEIP, KindDNS)
 }

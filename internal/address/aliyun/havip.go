@@ -27,6 +27,20 @@ import (
 // only fencing (shutdown_script, stopping the instance) or unassociating
 // the old instance (UnassociateHaVip Force=True, not done automatically
 // because the HaVip could then not come back) closes that gap.
+//
+// # A public entry on top of the HaVip
+//
+// An EIP associated with the HaVip (AssociateEipAddress InstanceType=HaVip)
+// follows the HaVip's master by itself: no API call moves it during a
+// failover. Options:
+//
+//	eip_allocation_id  the EIP (eip-…) that must stay bound to the HaVip.
+//	                   Status checks it is (InUse on this HaVip) and fails
+//	                   with ErrConflict otherwise; Acquire logs a warning when
+//	                   it is not. The EIP is never taken from another resource.
+//	eip_bind           yes: Status binds the EIP to the HaVip when it is
+//	                   associated with nothing, and waits until it is InUse;
+//	                   no (default): Status only checks
 type HaVipMover struct {
 	*base
 	havipID   string
@@ -35,6 +49,8 @@ type HaVipMover struct {
 	arping    string
 	arpCount  int
 	associate bool
+	eipID     string
+	eipBind   bool
 }
 
 // NewHaVip builds the aliyun-havip mover from cfg.Address.Options.
@@ -43,7 +59,7 @@ func NewHaVip(cfg *config.Config, o Options) (*HaVipMover, error) {
 		return nil, fmt.Errorf("%s mover: no configuration", KindHaVip)
 	}
 	op := &opts{m: cfg.Address.Options, used: map[string]bool{}}
-	b, err := newBase(KindHaVip, cfg, o, op)
+	b, err := newBase(KindHaVip, cfg, o, op, spec{guest: true, perServer: []string{"instance_id"}})
 	if err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindHaVip, err)
 	}
@@ -69,6 +85,16 @@ func NewHaVip(cfg *config.Config, o Options) (*HaVipMover, error) {
 	}
 	if m.associate, err = op.yesNo("associate", true); err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindHaVip, err)
+	}
+	m.eipID = op.get("eip_allocation_id", "")
+	if m.eipID != "" && (!strings.HasPrefix(m.eipID, "eip-") || strings.ContainsAny(m.eipID, " \t\n/,")) {
+		return nil, fmt.Errorf("%s mover: option eip_allocation_id=%q: want an EIP id (eip-…)", KindHaVip, m.eipID)
+	}
+	if m.eipBind, err = op.yesNo("eip_bind", false); err != nil {
+		return nil, fmt.Errorf("%s mover: %w", KindHaVip, err)
+	}
+	if m.eipBind && m.eipID == "" {
+		return nil, fmt.Errorf("%s mover: option eip_bind needs eip_allocation_id", KindHaVip)
 	}
 	if err := op.unknown(); err != nil {
 		return nil, fmt.Errorf("%s mover: %w", KindHaVip, err)
@@ -106,6 +132,7 @@ func (m *HaVipMover) describe(ctx context.Context) (havip, error) {
 	}
 	h := out.Body.HaVips.HaVip[0]
 	r := havip{ip: dara.StringValue(h.IpAddress), status: dara.StringValue(h.Status), master: dara.StringValue(h.MasterInstanceId)}
+	m.noteClientIP(r.ip)
 	if h.AssociatedInstances != nil {
 		for _, id := range h.AssociatedInstances.AssociatedInstance {
 			r.instances = append(r.instances, dara.StringValue(id))
@@ -174,9 +201,38 @@ func (m *HaVipMover) waitSettled(ctx context.Context) error {
 	})
 }
 
+// checkEIP makes sure the EIP of option eip_allocation_id is InUse on the
+// HaVip, binding it first when eip_bind=yes and it is associated with
+// nothing.
+func (m *HaVipMover) checkEIP(ctx context.Context) error {
+	bound := false
+	return m.wait(ctx, "EIP "+m.eipID+" InUse on HaVip "+m.havipID, func(ctx context.Context) (bool, string, error) {
+		e, err := m.describeEIP(ctx, m.eipID, "")
+		if err != nil {
+			return false, "", err
+		}
+		switch {
+		case e.status == "InUse" && e.typ == eipTypeHaVip && e.instance == m.havipID:
+			return true, e.String(), nil
+		case e.status == "Associating" && e.instance == m.havipID, e.status == "Unassociating":
+			return false, e.String(), nil
+		case e.status == "Available" && !m.eipBind:
+			return false, e.String(), fmt.Errorf("%w: %s; bind it to HaVip %s (option eip_bind=yes does it)", ErrConflict, e, m.havipID)
+		case e.status == "Available" && !bound:
+			bound = true
+			err := m.associateEIP(ctx, e.id, m.havipID, eipTypeHaVip, "")
+			return false, "binding " + e.String(), err
+		case e.status == "Available":
+			return false, e.String(), nil
+		}
+		return false, e.String(), fmt.Errorf("%w: %s, not on HaVip %s (it is not taken from there)", ErrConflict, e, m.havipID)
+	})
+}
+
 // Status implements address.StatusChecker: every server's instance is
-// associated with the HaVip (missing associations are made), and the
-// primary's instance is its master.
+// associated with the HaVip (missing associations are made), the EIP of
+// eip_allocation_id is bound to the HaVip (bound when eip_bind=yes), and
+// the primary's instance is the HaVip's master.
 func (m *HaVipMover) Status(ctx context.Context, primary address.Target) error {
 	names := make([]string, 0, len(m.servers))
 	for _, s := range m.servers {
@@ -185,6 +241,11 @@ func (m *HaVipMover) Status(ctx context.Context, primary address.Target) error {
 	h, err := m.ensureAssociated(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("%s status: %w", m.kind, err)
+	}
+	if m.eipID != "" {
+		if err := m.checkEIP(ctx); err != nil {
+			return fmt.Errorf("%s status: %w", m.kind, err)
+		}
 	}
 	want, err := m.instanceID(ctx, primary.Name)
 	if err != nil {
@@ -278,6 +339,15 @@ func (m *HaVipMover) Acquire(ctx context.Context, c address.Change) error {
 		return fmt.Errorf("%s acquire on %s: %w", m.kind, s.cfg.Name, err)
 	}
 	log.Info("HaVip acquired", "ip", h.ip, "instance", id, "elapsed", time.Since(start).Round(time.Millisecond))
+	if m.eipID != "" {
+		// The public entry follows the HaVip by itself; a missing binding
+		// does not undo the private move, but must be seen.
+		if e, err := m.describeEIP(ctx, m.eipID, ""); err != nil {
+			log.Warn("could not check the HaVip's EIP", "eip", m.eipID, "err", err)
+		} else if e.status != "InUse" || e.typ != eipTypeHaVip || e.instance != m.havipID {
+			log.Warn("the EIP is not bound to the HaVip: the public address does not follow the primary", "eip", m.eipID, "state", e.String())
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package aliyun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	alidns "github.com/alibabacloud-go/alidns-20150109/v5/client"
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	ecs "github.com/alibabacloud-go/ecs-20140526/v7/client"
 	"github.com/alibabacloud-go/tea/dara"
@@ -29,7 +31,7 @@ const (
 type Config struct {
 	// Region is the region id (cn-hangzhou); required.
 	Region string
-	// Endpoint overrides both products' endpoints: host[:port] (HTTPS) or
+	// Endpoint overrides the three products' endpoints: host[:port] (HTTPS) or
 	// a URL http://host:port / https://host. Plain HTTP is refused unless
 	// the host is a loopback IP (the emulator).
 	Endpoint string
@@ -53,8 +55,12 @@ type Config struct {
 
 // Clients are the SDK clients of one region.
 type Clients struct {
-	VPC    *vpc.Client
-	ECS    *ecs.Client
+	VPC *vpc.Client
+	ECS *ecs.Client
+	// DNS is the Alidns (2015-01-09) client. Alidns is not regional: its
+	// public endpoint is the central alidns.aliyuncs.com whatever Region
+	// says; Config.Endpoint overrides it like the others.
+	DNS    *alidns.Client
 	Region string
 	// Endpoint is the override in use ("" for the public endpoints).
 	Endpoint       string
@@ -134,8 +140,12 @@ func New(c Config) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: ECS client: %w", err)
 	}
+	d, err := alidns.NewClient(mk())
+	if err != nil {
+		return nil, fmt.Errorf("aliyun: Alidns client: %w", err)
+	}
 	log.Debug("aliyun clients ready", "region", c.Region, "endpoint", host, "protocol", protocol, "credentials", source)
-	return &Clients{VPC: v, ECS: e, Region: c.Region, Endpoint: host, connectTimeout: c.ConnectTimeout, readTimeout: c.ReadTimeout}, nil
+	return &Clients{VPC: v, ECS: e, DNS: d, Region: c.Region, Endpoint: host, connectTimeout: c.ConnectTimeout, readTimeout: c.ReadTimeout}, nil
 }
 
 // Runtime returns per-call runtime options: no SDK retries (callers retry
@@ -230,6 +240,13 @@ func ErrorInfo(err error) (APIError, bool) {
 			continue
 		}
 		ae := APIError{Code: code, RequestID: strField(s, "RequestId")}
+		if ae.RequestID == "" {
+			// *tea.SDKError keeps the answer's body in Data.
+			var body struct{ RequestId string }
+			if json.Unmarshal([]byte(strField(s, "Data")), &body) == nil {
+				ae.RequestID = body.RequestId
+			}
+		}
 		if f := s.FieldByName("StatusCode"); f.IsValid() && f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.Int {
 			ae.StatusCode = int(f.Elem().Int())
 		}
@@ -258,9 +275,19 @@ func IsThrottling(err error) bool {
 	return strings.HasPrefix(Code(err), "Throttling")
 }
 
+// transientCodes are error codes after which the same call may succeed:
+// the service was busy, or another operation on the resource was still
+// running (OperationConflict, TaskConflict, LastTokenProcessing).
+var transientCodes = map[string]bool{
+	"ServiceUnavailable": true, "InternalError": true, "UnknownError": true, "UnKnownError": true,
+	"SystemBusy": true, "ServiceBusy": true, "OperationConflict": true, "TaskConflict": true,
+	"LastTokenProcessing": true, "Operation.Conflict": true,
+}
+
 // IsRetryable tells whether a call that failed with err may succeed when
-// repeated: throttling, 5xx answers, ServiceUnavailable/InternalError, and
-// transport errors (not the caller's context ending).
+// repeated: throttling, 5xx answers, the transient codes above, and
+// transport errors (not the caller's context ending). A repeated call is a
+// new SDK request, so it is signed again with a fresh nonce.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -270,12 +297,7 @@ func IsRetryable(err error) bool {
 		var ne net.Error
 		return errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "EOF")
 	}
-	switch {
-	case strings.HasPrefix(ae.Code, "Throttling"), ae.StatusCode >= 500,
-		ae.Code == "ServiceUnavailable", ae.Code == "InternalError", ae.Code == "UnknownError":
-		return true
-	}
-	return false
+	return strings.HasPrefix(ae.Code, "Throttling") || ae.StatusCode >= 500 || transientCodes[ae.Code]
 }
 
 // IsAuth tells whether err is an authentication failure: a wrong or
@@ -303,6 +325,16 @@ func Describe(err error) string {
 		msg = strField(s.Elem(), "Message")
 	}
 	if i := strings.Index(msg, " server string to sign is:"); i >= 0 {
+		msg = msg[:i]
+	}
+	// The SDK decorates the API's message: "code: 403, <message> request
+	// id: <id>"; keep the message.
+	if rest, ok := strings.CutPrefix(msg, "code: "); ok {
+		if _, m, ok := strings.Cut(rest, ", "); ok {
+			msg = m
+		}
+	}
+	if i := strings.LastIndex(msg, " request id: "); i >= 0 {
 		msg = msg[:i]
 	}
 	return fmt.Sprintf("%s (HTTP %d, request %s): %s", ae.Code, ae.StatusCode, ae.RequestID, strings.TrimSpace(msg))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	alidns "github.com/alibabacloud-go/alidns-20150109/v5/client"
 	"github.com/alibabacloud-go/tea/dara"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v7/client"
 
@@ -176,5 +177,63 @@ func TestProxyHonoured(t *testing.T) {
 	}
 	if _, err := New(Config{Region: "cn-hangzhou", Proxy: "http://user:pw@"}); err == nil || strings.Contains(err.Error(), "pw") {
 		t.Fatalf("bad proxy: %v", err)
+	}
+}
+
+func TestDNSClientThroughEndpoint(t *testing.T) {
+	isolate(t)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", testAK)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", testSecret)
+	s := emulator(t, map[string]string{testAK: testSecret})
+	if err := s.AddDomain("example.com"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Region: sim.DefaultRegion, Endpoint: s.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.DNS.AddDomainRecordWithContext(t.Context(), &alidns.AddDomainRecordRequest{
+		DomainName: dara.String("example.com"), RR: dara.String("db"), Type: dara.String("A"), Value: dara.String("198.18.0.11"),
+	}, c.Runtime())
+	if err != nil {
+		t.Fatalf("Alidns through the endpoint override: %v", err)
+	}
+	if dara.StringValue(out.Body.RecordId) == "" || len(s.DNSRecords("example.com", "db")) != 1 {
+		t.Fatal("record not added")
+	}
+	_, err = c.DNS.UpdateDomainRecordWithContext(t.Context(), &alidns.UpdateDomainRecordRequest{
+		RecordId: out.Body.RecordId, RR: dara.String("db"), Type: dara.String("A"), Value: dara.String("198.18.0.11"),
+	}, c.Runtime())
+	if Code(err) != "DomainRecordDuplicate" || IsRetryable(err) {
+		t.Fatalf("unchanged update: %v (retryable %v)", err, IsRetryable(err))
+	}
+}
+
+func TestRetryableCodes(t *testing.T) {
+	s := emulator(t, map[string]string{testAK: testSecret})
+	isolate(t)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", testAK)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", testSecret)
+	c, err := New(Config{Region: sim.DefaultRegion, Endpoint: s.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		code   string
+		status int
+		retry  bool
+	}{
+		{"Throttling.User", 400, true}, {"OperationConflict", 400, true}, {"LastTokenProcessing", 400, true},
+		{"UnKnownError", 400, true}, {"SystemBusy", 400, true}, {"Whatever", 503, true},
+		{"IncorrectEipStatus", 400, false}, {"InvalidParameter", 400, false},
+	} {
+		s.InjectError(sim.Fault{Action: "DescribeHaVips", Code: tc.code, Status: tc.status})
+		err := describe(t.Context(), c)
+		if Code(err) != tc.code || IsRetryable(err) != tc.retry {
+			t.Errorf("%s/%d: code %q retryable %v, want %v", tc.code, tc.status, Code(err), IsRetryable(err), tc.retry)
+		}
+	}
+	if IsRetryable(context.Canceled) || IsRetryable(nil) {
+		t.Error("context end or nil retryable")
 	}
 }

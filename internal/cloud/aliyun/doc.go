@@ -1,5 +1,6 @@
 // Package aliyun builds Alibaba Cloud SDK clients (the official Darabonba
-// VPC 2016-04-28 and ECS 2014-05-26 modules) for cloudmha's address movers.
+// VPC 2016-04-28, ECS 2014-05-26 and Alidns 2015-01-09 modules) for
+// cloudmha's address movers.
 //
 // Credentials come only from the official chain of
 // github.com/aliyun/credentials-go (environment

@@ -33,6 +33,23 @@ var actions = map[string]struct {
 	"AttachNetworkInterface":    {VersionECS, (*Server).attachNetworkInterface},
 	"DetachNetworkInterface":    {VersionECS, (*Server).detachNetworkInterface},
 	"DescribeInstances":         {VersionECS, (*Server).describeInstances},
+	// Secondary private IPs (ECS).
+	"AssignPrivateIpAddresses":   {VersionECS, (*Server).assignPrivateIPAddresses},
+	"UnassignPrivateIpAddresses": {VersionECS, (*Server).unassignPrivateIPAddresses},
+	// EIPs (VPC).
+	"DescribeEipAddresses":  {VersionVPC, (*Server).describeEipAddresses},
+	"AssociateEipAddress":   {VersionVPC, (*Server).associateEipAddress},
+	"UnassociateEipAddress": {VersionVPC, (*Server).unassociateEipAddress},
+	// Alidns.
+	"DescribeDomainRecords":    {VersionDNS, (*Server).describeDomainRecords},
+	"AddDomainRecord":          {VersionDNS, (*Server).addDomainRecord},
+	"UpdateDomainRecord":       {VersionDNS, (*Server).updateDomainRecord},
+	"DeleteDomainRecord":       {VersionDNS, (*Server).deleteDomainRecord},
+	"DescribeDomainRecordInfo": {VersionDNS, (*Server).describeDomainRecordInfo},
+	// Security groups (ECS).
+	"AuthorizeSecurityGroup":         {VersionECS, (*Server).authorizeSecurityGroup},
+	"RevokeSecurityGroup":            {VersionECS, (*Server).revokeSecurityGroup},
+	"DescribeSecurityGroupAttribute": {VersionECS, (*Server).describeSecurityGroupAttribute},
 }
 
 // signature-only parameters, left out of the ClientToken comparison.
@@ -54,9 +71,10 @@ func (s *Server) dispatch(ai *authInfo, reqID string) (int, []byte, *apiError) {
 	}
 	s.mu.Lock()
 	s.calls[ai.action]++
-	if ae := s.takeFault(ai.action); ae != nil {
+	fault, applied := s.takeFault(ai.action)
+	if fault != nil && !applied {
 		s.mu.Unlock()
-		return 0, nil, ae
+		return 0, nil, fault
 	}
 	token := ai.params.Get("ClientToken")
 	var canon string
@@ -83,6 +101,13 @@ func (s *Server) dispatch(ai *authInfo, reqID string) (int, []byte, *apiError) {
 	if ae != nil {
 		s.mu.Unlock()
 		return 0, nil, ae
+	}
+	if fault != nil {
+		// A lost answer: the change is made (and reported), the caller
+		// sees the fault.
+		s.mu.Unlock()
+		s.emit(evs)
+		return 0, nil, fault
 	}
 	resp["RequestId"] = reqID
 	body, err := json.Marshal(resp)
@@ -138,8 +163,18 @@ func (s *Server) havipJSON(h *HaVip) map[string]any {
 		"VSwitchId": h.VSwitchID, "VpcId": h.VpcID, "RegionId": s.opts.Region,
 		"AssociatedInstanceType": h.InstanceType, "ChargeType": "Free",
 		"AssociatedInstances":    map[string]any{"associatedInstance": slices.Clone(h.Instances)},
-		"AssociatedEipAddresses": map[string]any{"associatedEipAddresse": []string{}},
+		"AssociatedEipAddresses": map[string]any{"associatedEipAddresse": s.eipAddresses(h.ID)},
 	}
+}
+
+// eipAddresses lists the public addresses of the EIPs associated with a
+// resource; s.mu must be held.
+func (s *Server) eipAddresses(id string) []string {
+	out := []string{}
+	for _, e := range s.eipsOf(id, "") {
+		out = append(out, e.IP)
+	}
+	return out
 }
 
 func (s *Server) describeHaVips(p url.Values) (map[string]any, []Event, *apiError) {
@@ -326,17 +361,34 @@ func (s *Server) createHaVip(p url.Values) (map[string]any, []Event, *apiError) 
 }
 
 func (s *Server) eniJSON(e *ENI) map[string]any {
-	ips := []map[string]any{{"PrivateIpAddress": e.PrimaryIP, "Primary": true}}
+	ipSet := func(ip string, primary bool) map[string]any {
+		m := map[string]any{"PrivateIpAddress": ip, "Primary": primary}
+		// An EIP maps to a private IP of an ENI, or of an instance
+		// through its primary ENI.
+		owner := e.ID
+		if e.Type == ENITypePrimary {
+			owner = e.InstanceID
+		}
+		if eips := s.eipsOf(owner, ip); len(eips) > 0 {
+			m["AssociatedPublicIp"] = map[string]any{"PublicIpAddress": eips[0].IP, "AllocationId": eips[0].AllocationID}
+		}
+		return m
+	}
+	ips := []map[string]any{ipSet(e.PrimaryIP, true)}
 	for _, ip := range e.SecondaryIPs {
-		ips = append(ips, map[string]any{"PrivateIpAddress": ip, "Primary": false})
+		ips = append(ips, ipSet(ip, false))
 	}
 	m := map[string]any{
-		"NetworkInterfaceId": e.ID, "Status": e.Status, "InstanceId": e.InstanceID, "Type": "Secondary",
+		"NetworkInterfaceId": e.ID, "Status": e.Status, "InstanceId": e.InstanceID, "Type": e.Type,
 		"PrivateIpAddress": e.PrimaryIP, "MacAddress": e.MAC, "VSwitchId": e.VSwitchID, "VpcId": e.VpcID, "ZoneId": e.ZoneID,
 		"PrivateIpSets": map[string]any{"PrivateIpSet": ips},
 	}
 	if e.InstanceID != "" {
-		m["Attachment"] = map[string]any{"InstanceId": e.InstanceID, "DeviceIndex": 1}
+		idx := 1
+		if e.Type == ENITypePrimary {
+			idx = 0
+		}
+		m["Attachment"] = map[string]any{"InstanceId": e.InstanceID, "DeviceIndex": idx}
 	}
 	return m
 }
@@ -344,7 +396,7 @@ func (s *Server) eniJSON(e *ENI) map[string]any {
 func (s *Server) describeNetworkInterfaces(p url.Values) (map[string]any, []Event, *apiError) {
 	ids := repeatList(p, "NetworkInterfaceId")
 	ips := repeatList(p, "PrivateIpAddress")
-	inst, status, vsw := p.Get("InstanceId"), p.Get("Status"), p.Get("VSwitchId")
+	inst, status, vsw, typ := p.Get("InstanceId"), p.Get("Status"), p.Get("VSwitchId"), p.Get("Type")
 	keys := make([]string, 0, len(s.enis))
 	for id := range s.enis {
 		keys = append(keys, id)
@@ -356,7 +408,8 @@ func (s *Server) describeNetworkInterfaces(p url.Values) (map[string]any, []Even
 		if len(ids) > 0 && !slices.Contains(ids, e.ID) ||
 			inst != "" && e.InstanceID != inst ||
 			status != "" && e.Status != status ||
-			vsw != "" && e.VSwitchID != vsw {
+			vsw != "" && e.VSwitchID != vsw ||
+			typ != "" && e.Type != typ {
 			continue
 		}
 		if len(ips) > 0 && !slices.ContainsFunc(append([]string{e.PrimaryIP}, e.SecondaryIPs...), func(ip string) bool { return slices.Contains(ips, ip) }) {
@@ -425,6 +478,9 @@ func (s *Server) detachNetworkInterface(p url.Values) (map[string]any, []Event, 
 	if ae != nil {
 		return nil, nil, ae
 	}
+	if e.Type == ENITypePrimary {
+		return nil, nil, errForbidden("InvalidOperation.DetachPrimaryEniNotAllowed", "The primary network interface of an instance cannot be detached.")
+	}
 	if e.InstanceID != in.ID {
 		return nil, nil, errForbidden("InvalidOperation.InvalidEniState", "The network interface is not attached to instance "+in.ID+".")
 	}
@@ -475,7 +531,7 @@ func (s *Server) describeInstances(p url.Values) (map[string]any, []Event, *apiE
 		var nics []map[string]any
 		for _, eid := range sortedKeys(s.enis) {
 			if e := s.enis[eid]; e.InstanceID == id {
-				nics = append(nics, map[string]any{"NetworkInterfaceId": e.ID, "PrimaryIpAddress": e.PrimaryIP, "MacAddress": e.MAC, "Type": "Secondary"})
+				nics = append(nics, map[string]any{"NetworkInterfaceId": e.ID, "PrimaryIpAddress": e.PrimaryIP, "MacAddress": e.MAC, "Type": e.Type})
 			}
 		}
 		match = append(match, map[string]any{

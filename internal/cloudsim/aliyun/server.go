@@ -1,7 +1,9 @@
-// Package aliyun is a local emulator of the Alibaba Cloud ECS (2014-05-26)
-// and VPC (2016-04-28) OpenAPIs that cloudmha's address movers use. The
-// unmodified official Darabonba SDK clients talk to it over plain HTTP on
-// 127.0.0.1:
+// Package aliyun is a local emulator of the Alibaba Cloud ECS (2014-05-26),
+// VPC (2016-04-28) and Alidns (2015-01-09) OpenAPIs that cloudmha's address
+// movers use. The unmodified official Darabonba SDK clients talk to it over
+// plain HTTP on 127.0.0.1; one port serves the three products (the Alidns
+// SDK's central endpoint is replaced by openapi.Config.Endpoint like the
+// others'):
 //
 //	cfg := &openapi.Config{Endpoint: tea.String("127.0.0.1:PORT"), Protocol: tea.String("HTTP"),
 //		AccessKeyId: …, AccessKeySecret: …, RegionId: tea.String("cn-hangzhou")}
@@ -21,14 +23,28 @@
 //
 //   - Instances (seeded with AddInstance): id, private IP, zone, vSwitch.
 //     DescribeInstances (InstanceIds / PrivateIpAddresses filters).
-//   - ENIs (AddENI): DescribeNetworkInterfaces, DetachNetworkInterface
-//     (InUse -> Detaching -> Available), AttachNetworkInterface (Available ->
-//     Attaching -> InUse). The ENI and the instance must be in one zone.
+//   - vSwitches (AddVSwitch): their CIDR bounds secondary private IPs.
+//   - ENIs (AddENI; Type Secondary by default, or Primary for an
+//     instance's own, which cannot be detached): DescribeNetworkInterfaces
+//     (NetworkInterfaceId.N, InstanceId, Type, Status, VSwitchId,
+//     PrivateIpAddress.N filters; PrivateIpSets with the EIP mapped to each
+//     address), DetachNetworkInterface (InUse -> Detaching -> Available),
+//     AttachNetworkInterface (Available -> Attaching -> InUse). The ENI and
+//     the instance must be in one zone.
+//   - Secondary private IPs: AssignPrivateIpAddresses (NetworkInterfaceId,
+//     PrivateIpAddress.N; the address must be in the ENI's vSwitch CIDR
+//     when the vSwitch was added, and used by nothing else in the VPC —
+//     there is no atomic reassignment: an address held by another ENI is
+//     403 InvalidPrivateIpAddress.Duplicated) and
+//     UnassignPrivateIpAddresses (403 InvalidIp.IpUnassigned for an address
+//     the ENI does not list). Both are asynchronous: the address is
+//     reserved (or still held) at once and appears in (or leaves)
+//     PrivateIpSets after the latency. The ENI must be Available or InUse.
 //   - HaVips (AddHaVip, CreateHaVip): DescribeHaVips (Filter HaVipId, VpcId,
-//     VSwitchId, Status), AssociateHaVip (Associating -> InUse; the
-//     instance or ENI must be in the HaVip's vSwitch; at most
-//     Options.MaxHaVipInstances), UnassociateHaVip (Unassociating ->
-//     InUse/Available; the master needs Force=True).
+//     VSwitchId, Status; AssociatedEipAddresses), AssociateHaVip
+//     (Associating -> InUse; the instance or ENI must be in the HaVip's
+//     vSwitch; at most Options.MaxHaVipInstances), UnassociateHaVip
+//     (Unassociating -> InUse/Available; the master needs Force=True).
 //   - HaVip mastership is ARP-driven, as on the real platform: no API call
 //     makes an instance the master. The data plane (the test bed, after a
 //     host added the address and sent gratuitous ARP) calls SetHaVipMaster;
@@ -36,21 +52,50 @@
 //     address, and becomes empty when that instance is unassociated. A
 //     claim by an instance that is not associated is ignored (the vSwitch
 //     drops it), as on the platform.
-//   - EIPs are stored (AddEIP) for the data plane; no EIP API yet.
+//   - EIPs (AddEIP): DescribeEipAddresses (AllocationId and EipAddress as
+//     comma-separated lists, AssociatedInstanceId, AssociatedInstanceType,
+//     Status), AssociateEipAddress (InstanceType EcsInstance,
+//     NetworkInterface — a secondary ENI — or HaVip; optional
+//     PrivateIpAddress among the target's addresses; Available ->
+//     Associating -> InUse; anything but Available is 400
+//     IncorrectEipStatus; one EIP per private address),
+//     UnassociateEipAddress (InUse -> Unassociating -> Available; a
+//     mismatching InstanceId is 400 InvalidInstanceId.MisMatch).
+//   - Alidns (AddDomain, AddDNSRecord): DescribeDomainRecords (DomainName;
+//     RRKeyWord and ValueKeyWord match fuzzily, case-insensitively, as the
+//     service does — callers must filter for the exact name; Type,
+//     TypeKeyWord, Line, Status exactly; KeyWord with SearchMode LIKE or
+//     EXACT; PageSize up to 500), AddDomainRecord, UpdateDomainRecord (an
+//     update that changes neither RR, Type, Value nor Line is 400
+//     DomainRecordDuplicate), DeleteDomainRecord, DescribeDomainRecordInfo.
+//     TTL must be Options.MinTTL (600, the free edition) .. 86400. Unknown
+//     record ids are DomainRecordNotBelongToUser; locked records
+//     DomainRecordLocked; a CNAME beside other records DomainRecordConflict.
+//     Record changes are synchronous.
+//   - Security groups (AddSecurityGroup): AuthorizeSecurityGroup and
+//     RevokeSecurityGroup with Permissions.N.{IpProtocol, PortRange,
+//     SourceCidrIp|SourceGroupId, Policy, Priority, Description} (or the
+//     legacy top-level fields; revoke also by SecurityGroupRuleId.N);
+//     authorizing an existing rule succeeds without a duplicate, revoking an
+//     absent one succeeds; DescribeSecurityGroupAttribute lists
+//     Permissions.Permission.
 //
 // Transitions complete after Options.Latency (SetLatency, SetResourceLatency
-// change it at run time). ClientToken makes VPC calls idempotent (the same
+// change it at run time). ClientToken makes calls idempotent (the same
 // token and parameters return the first answer; other parameters return
 // IdempotentParameterMismatch). Faults: InjectError (any code and status,
-// e.g. Throttle for Throttling.User), StickDetaching (an ENI that never
-// leaves Detaching). OnChange reports every state change.
+// e.g. Throttle for Throttling.User; Fault.Applied makes it a lost answer:
+// the call takes effect, the caller sees the error), StickDetaching (an ENI that never
+// leaves Detaching), HoldTransitions (any resource's pending transitions
+// wait until released). OnChange reports every state change: HaVip and
+// ENI changes, secondary IP assign/unassign (eni.ip.*), EIP association
+// (eip.*), DNS record changes (dns.*) and security group rules (sg.*).
 //
 // An STS security token (x-acs-security-token) is accepted without
 // verification. Error codes other than the signature ones follow the
-// vendor's naming but are not all verified against the live service.
-//
-// The package imports no SDK: its SDK-driven tests are built with
-// `-tags aliyunsdk` until go.mod lists the SDK's transitive modules.
+// vendor's naming but are not all verified against the live service
+// (InvalidPrivateIpAddress.Duplicated, InvalidAssociation.Duplicated,
+// InvalidInstanceId.MisMatch and InvalidTTL.Range are guesses).
 package aliyun
 
 import (
@@ -71,6 +116,11 @@ import (
 const (
 	VersionECS = "2014-05-26"
 	VersionVPC = "2016-04-28"
+	// VersionDNS is Alidns, its own product: the SDK addresses it at the
+	// central endpoint alidns.aliyuncs.com (no region in the host), or at
+	// openapi.Config.Endpoint when set, so one emulator port serves all
+	// three products; requests are told apart by x-acs-action/-version.
+	VersionDNS = "2015-01-09"
 )
 
 // Defaults of Options.
@@ -79,6 +129,9 @@ const (
 	DefaultLatency           = 300 * time.Millisecond
 	DefaultMaxSkew           = 15 * time.Minute
 	DefaultMaxHaVipInstances = 2
+	// DefaultMinTTL is the smallest DNS record TTL accepted (the free
+	// Alidns edition's minimum; paid editions go down to 1 s).
+	DefaultMinTTL = 600
 )
 
 // Options configures a Server.
@@ -94,6 +147,9 @@ type Options struct {
 	MaxSkew time.Duration
 	// MaxHaVipInstances bounds the instances associated with one HaVip.
 	MaxHaVipInstances int
+	// MinTTL is the smallest TTL Alidns accepts for a record (600, the
+	// free edition's minimum; set it lower to emulate a paid edition).
+	MinTTL int
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Logger receives one line per request (never a secret); nil discards.
@@ -113,6 +169,13 @@ type Server struct {
 	enis      map[string]*ENI
 	havips    map[string]*HaVip
 	eips      map[string]*EIP
+	vswitches map[string]*VSwitch
+	domains   map[string]bool
+	records   map[string]*DNSRecord
+	sgroups   map[string]*SecurityGroup
+	ipOps     map[string]pendingIP        // secondary IP -> pending (un)assignment
+	holding   map[string]bool             // HoldTransitions: resources held
+	held      map[string][]func() []Event // completions queued while held
 	tokens    map[string]tokenEntry
 	faults    []*fault
 	stuck     map[string]bool
@@ -146,6 +209,9 @@ func New(o Options) *Server {
 	if o.MaxHaVipInstances <= 0 {
 		o.MaxHaVipInstances = DefaultMaxHaVipInstances
 	}
+	if o.MinTTL <= 0 {
+		o.MinTTL = DefaultMinTTL
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -153,6 +219,8 @@ func New(o Options) *Server {
 		opts: o, log: o.Logger,
 		creds: map[string]string{}, nonces: map[string]time.Time{},
 		instances: map[string]*Instance{}, enis: map[string]*ENI{}, havips: map[string]*HaVip{}, eips: map[string]*EIP{},
+		vswitches: map[string]*VSwitch{}, domains: map[string]bool{}, records: map[string]*DNSRecord{},
+		sgroups: map[string]*SecurityGroup{}, ipOps: map[string]pendingIP{}, holding: map[string]bool{}, held: map[string][]func() []Event{},
 		tokens: map[string]tokenEntry{}, stuck: map[string]bool{}, latency: o.Latency,
 		resLat: map[string]time.Duration{}, timers: map[*time.Timer]struct{}{}, calls: map[string]int{},
 	}

@@ -28,9 +28,18 @@ type Instance struct {
 	Status    string // Running when empty
 }
 
+// ENI types.
+const (
+	ENITypePrimary   = "Primary"
+	ENITypeSecondary = "Secondary"
+)
+
 // ENI is an elastic network interface.
 type ENI struct {
-	ID           string
+	ID string
+	// Type is ENITypeSecondary (default) or ENITypePrimary: an instance's
+	// primary ENI, which needs an InstanceID and cannot be detached.
+	Type         string
 	Status       string // Available when empty (InUse when InstanceID is set)
 	InstanceID   string // attached instance
 	PrimaryIP    string
@@ -56,12 +65,20 @@ type HaVip struct {
 	Master string
 }
 
-// EIP is an elastic public IP (stored for the data plane; no API yet).
+// EIP is an elastic public IP.
 type EIP struct {
 	AllocationID string
 	IP           string
+	// InstanceID is the associated resource (ECS instance, ENI or HaVip
+	// id); InstanceType is EcsInstance, NetworkInterface or HaVip.
 	InstanceID   string
 	InstanceType string
+	// Status is Available or InUse (derived from InstanceID when empty),
+	// Associating or Unassociating.
+	Status string
+	// PrivateIP is the private address the EIP is mapped to (the
+	// instance's or ENI's primary IP, or the HaVip's, when empty).
+	PrivateIP string
 }
 
 // Event types.
@@ -78,13 +95,27 @@ const (
 
 // Event is one state change, for the data plane.
 type Event struct {
-	Seq        int64
-	Time       time.Time
-	Type       string
-	ResourceID string // HaVip or ENI id
-	InstanceID string // instance concerned (new master, attached instance, …)
-	IP         string // the HaVip address or the ENI's primary IP
-	Status     string // resource status after the change
+	Seq  int64
+	Time time.Time
+	Type string
+	// ResourceID is the HaVip, ENI, EIP allocation, DNS record or
+	// security group id.
+	ResourceID string
+	// InstanceID is the instance concerned (new master, attached
+	// instance, the ENI's instance for a secondary IP; for an EIP the
+	// associated resource id).
+	InstanceID string
+	// IP is the HaVip address, the ENI's primary IP, the secondary IP
+	// (un)assigned, the EIP's private IP, or a DNS record's value.
+	IP string
+	// Status is the resource's status after the change.
+	Status string
+	// Name is the DNS record's name (rr.domain); PublicIP the EIP's
+	// address; Detail a security group rule (proto port source policy
+	// priority).
+	Name     string
+	PublicIP string
+	Detail   string
 }
 
 // OnChange registers fn, called (from its own goroutine, in order) for
@@ -129,6 +160,11 @@ func (s *Server) later(resID string, f func() []Event) {
 			s.mu.Unlock()
 			return
 		}
+		if s.holding[resID] {
+			s.held[resID] = append(s.held[resID], f)
+			s.mu.Unlock()
+			return
+		}
 		evs := f()
 		s.mu.Unlock()
 		s.emit(evs)
@@ -161,6 +197,17 @@ func (s *Server) AddENI(e ENI) error {
 		if _, ok := s.instances[e.InstanceID]; !ok {
 			return fmt.Errorf("aliyun emulator: ENI %s: unknown instance %s", e.ID, e.InstanceID)
 		}
+	}
+	switch e.Type {
+	case "":
+		e.Type = ENITypeSecondary
+	case ENITypePrimary:
+		if e.InstanceID == "" {
+			return fmt.Errorf("aliyun emulator: primary ENI %s without an instance", e.ID)
+		}
+	case ENITypeSecondary:
+	default:
+		return fmt.Errorf("aliyun emulator: ENI %s: type %q", e.ID, e.Type)
 	}
 	if e.Status == "" {
 		e.Status = StatusAvailable
@@ -198,10 +245,26 @@ func (s *Server) AddHaVip(h HaVip) error {
 	return nil
 }
 
-// AddEIP adds (or replaces) an EIP.
+// AddEIP adds (or replaces) an EIP. An EIP without an allocation id is
+// ignored; the association is not checked.
 func (s *Server) AddEIP(e EIP) {
+	if e.AllocationID == "" {
+		return
+	}
+	if e.InstanceID != "" && e.InstanceType == "" {
+		e.InstanceType = EIPTypeEcs
+	}
+	if e.Status == "" {
+		e.Status = StatusAvailable
+		if e.InstanceID != "" {
+			e.Status = StatusInUse
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e.PrivateIP == "" && e.InstanceID != "" {
+		e.PrivateIP = s.defaultPrivateIP(e.InstanceID, e.InstanceType)
+	}
 	s.eips[e.AllocationID] = &e
 }
 
@@ -304,6 +367,10 @@ type Fault struct {
 	Code   string
 	// Message defaults to a generic text.
 	Message string
+	// Applied makes the call take effect before the error is answered: a
+	// lost answer, after which a retry meets the changed state (e.g.
+	// DomainRecordDuplicate, IncorrectEipStatus, InvalidIp.IpUnassigned).
+	Applied bool
 }
 
 type fault struct{ Fault }
@@ -349,8 +416,9 @@ func (s *Server) Calls(action string) int {
 	return s.calls[action]
 }
 
-// takeFault consumes a matching fault; s.mu must be held.
-func (s *Server) takeFault(action string) *apiError {
+// takeFault consumes a matching fault; s.mu must be held. applied says
+// whether the call is to take effect before the error is answered.
+func (s *Server) takeFault(action string) (ae *apiError, applied bool) {
 	for i, f := range s.faults {
 		if f.Action != "" && f.Action != action {
 			continue
@@ -359,7 +427,7 @@ func (s *Server) takeFault(action string) *apiError {
 		if f.Times <= 0 {
 			s.faults = slices.Delete(s.faults, i, i+1)
 		}
-		return &apiError{Status: f.Status, Code: f.Code, Message: f.Message}
+		return &apiError{Status: f.Status, Code: f.Code, Message: f.Message}, f.Applied
 	}
-	return nil
+	return nil, false
 }
