@@ -68,10 +68,6 @@ func (c *confFlags) load(g *globals) (*config.Config, error) {
 	return cfg, nil
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	return newRootCmdWith(&globals{stdout: stdout, stderr: stderr, newMover: movers.New})
-}
-
 // newRootCmdWith builds the command tree around g (tests set g's seams).
 func newRootCmdWith(g *globals) *cobra.Command {
 	if g.newMover == nil {

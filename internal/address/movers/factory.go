@@ -7,6 +7,7 @@ package movers
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cloudmha/cloudmha/internal/address"
@@ -14,6 +15,7 @@ import (
 	awsmover "github.com/cloudmha/cloudmha/internal/address/aws"
 	"github.com/cloudmha/cloudmha/internal/address/rfc2136"
 	"github.com/cloudmha/cloudmha/internal/address/script"
+	tencentmover "github.com/cloudmha/cloudmha/internal/address/tencent"
 	"github.com/cloudmha/cloudmha/internal/address/vip"
 	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/hooks"
@@ -94,7 +96,7 @@ func newWrapped(cfg *config.Config, o Options) (address.Mover, error) {
 		return m, err
 	}
 	a, ok := m.(address.Addressed)
-	if !ok || a.ClientAddress() == "" || mode == address.CheckNone {
+	if !ok || mode == address.CheckNone {
 		return m, nil
 	}
 	log := o.Logger
@@ -105,7 +107,7 @@ func newWrapped(cfg *config.Config, o Options) (address.Mover, error) {
 	if o.Dial != nil {
 		dial = address.DialFunc(o.Dial)
 	}
-	return &verified{Mover: m, addr: a.ClientAddress(), mode: mode, timeout: timeout, dial: dial,
+	return &verified{Mover: m, addr: a, mode: mode, timeout: timeout, dial: dial,
 		log: log.With("mover", m.Kind())}, nil
 }
 
@@ -120,10 +122,13 @@ func newProvider(cfg *config.Config, o Options) (address.Mover, error) {
 		return nil, nil
 	case config.MoverVIP:
 		return vip.New(cfg, vip.Options{Dial: o.Dial, Logger: o.Logger})
-	case aliyunmover.KindHaVip, aliyunmover.KindENI, "aliyun/havip", "aliyun/eni":
+	case aliyunmover.KindHaVip, aliyunmover.KindENI, aliyunmover.KindSecondaryIP, aliyunmover.KindEIP, aliyunmover.KindDNS,
+		"aliyun/havip", "aliyun/eni", "aliyun/secondary-ip", "aliyun/eip", "aliyun/dns", "aliyun-dns":
 		return aliyunmover.New(cfg, aliyunmover.Options{Dial: o.Dial, Logger: o.Logger})
-	case awsmover.KindSecondaryIP, awsmover.KindEIP:
+	case awsmover.KindSecondaryIP, awsmover.KindEIP, awsmover.KindRoute, awsmover.KindRoute53:
 		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger})
+	case tencentmover.KindHaVip, tencentmover.KindPrivateIP, "tencent/havip", "tencent/private-ip":
+		return tencentmover.New(cfg, tencentmover.Options{Dial: o.Dial, Logger: o.Logger})
 	case rfc2136.Kind:
 		return rfc2136.New(cfg, rfc2136.Options{Dial: o.Dial, Logger: o.Logger})
 	case config.MoverScript:
@@ -132,6 +137,13 @@ func newProvider(cfg *config.Config, o Options) (address.Mover, error) {
 		}
 		return script.New(cfg, o.Runner, o.Logger)
 	}
-	return nil, fmt.Errorf("address mover %s is not available yet (available: %s, %s, %s, %s, %s, %s, %s)", kind, config.MoverVIP, config.MoverScript,
-		aliyunmover.KindHaVip, aliyunmover.KindENI, awsmover.KindSecondaryIP, awsmover.KindEIP, rfc2136.Kind)
+	return nil, fmt.Errorf("unknown address mover %s (available: %s)", kind, strings.Join(Kinds(), ", "))
+}
+
+// Kinds lists the address movers this build knows.
+func Kinds() []string {
+	return []string{config.MoverVIP, config.MoverScript,
+		aliyunmover.KindHaVip, aliyunmover.KindENI, aliyunmover.KindSecondaryIP, aliyunmover.KindEIP, aliyunmover.KindDNS,
+		awsmover.KindSecondaryIP, awsmover.KindEIP, awsmover.KindRoute, awsmover.KindRoute53,
+		tencentmover.KindHaVip, tencentmover.KindPrivateIP, rfc2136.Kind}
 }

@@ -71,7 +71,7 @@ func TestVerifiedChecksBeforeAndAfter(t *testing.T) {
 	p, stop := mysqlLike(t)
 	var calls []string
 	f := &fake{kind: "cloud", calls: &calls, addr: "127.0.0.1"}
-	v := &verified{Mover: f, addr: f.addr, mode: address.CheckMySQL, timeout: 2 * time.Second, log: nopLog()}
+	v := &verified{Mover: f, addr: f, mode: address.CheckMySQL, timeout: 2 * time.Second, log: nopLog()}
 	c := address.Change{New: address.Target{Name: "db2", IP: "127.0.0.1", Port: p}}
 	if err := v.Acquire(context.Background(), c); err != nil {
 		t.Fatalf("acquire with a live database: %v", err)
@@ -94,7 +94,7 @@ func TestVerifiedChecksBeforeAndAfter(t *testing.T) {
 	p2, _ := mysqlLike(t)
 	dead, stopDead := mysqlLike(t)
 	stopDead()
-	v.addr = "127.0.0.2"
+	f.addr = "127.0.0.2"
 	c.New.Port = p2
 	v.dial = func(ctx context.Context, network, a string) (net.Conn, error) {
 		if strings.HasPrefix(a, "127.0.0.2:") { // "through the address": nothing there
