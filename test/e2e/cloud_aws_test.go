@@ -169,9 +169,7 @@ func TestFailoverAWSSecondaryIP(t *testing.T) {
 	if got := v.Owner(b.VIP); got != hostOf(np) {
 		t.Errorf("EC2 assigns the VIP to %q, want %s", got, hostOf(np))
 	}
-	if strings.Contains(sc.m.Log(), secret) {
-		t.Errorf("the AWS secret key appears in the manager's log")
-	}
+	assertNoSecret(t, secret, sc)
 }
 
 // writeCloudYAML writes the manager's YAML configuration for the bed with

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,13 +213,16 @@ func (s *sampler) check(t *testing.T) {
 // vipHolders lists the hosts whose eth0 carries the VIP.
 func vipHolders(t *testing.T, b *testbed.Bed) []string {
 	t.Helper()
+	return vipHoldersQuiet(b)
+}
+
+// vipHoldersQuiet lists the hosts with the VIP on any interface (eth0, or
+// an ENI); usable from goroutines.
+func vipHoldersQuiet(b *testbed.Bed) []string {
 	var out []string
 	for _, h := range b.Hosts {
-		o, err := exec.Command("ip", "-n", h.NS, "-o", "-4", "addr", "show", "dev", "eth0").Output()
-		if err != nil {
-			t.Fatalf("ip addr in %s: %v", h.NS, err)
-		}
-		if strings.Contains(string(o), " "+b.VIP+"/") {
+		o, err := execOutput("ip", "-n", h.NS, "-o", "-4", "addr", "show")
+		if err == nil && strings.Contains(o, " "+b.VIP+"/") {
 			out = append(out, h.Name)
 		}
 	}
@@ -230,4 +234,41 @@ func execOutput(name string, args ...string) (string, error) {
 	defer cancel()
 	b, err := exec.CommandContext(ctx, name, args...).Output()
 	return string(b), err
+}
+
+// assertNoSecret fails when secret appears in the manager's log or in any
+// file the run left in the cluster's directory (configuration aside: the
+// status file, journal, history, failover reports, script logs). It
+// insists on having read a failover report, so that it cannot pass by
+// looking at nothing.
+func assertNoSecret(t *testing.T, secret string, sc *scenario) {
+	t.Helper()
+	if strings.Contains(sc.m.Log(), secret) {
+		t.Errorf("the secret appears in the manager's log")
+	}
+	var files, reports int
+	err := filepath.WalkDir(sc.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if strings.Contains(d.Name(), "report") || strings.Contains(d.Name(), "history") || strings.Contains(d.Name(), "journal") {
+			reports++
+		}
+		if strings.Contains(string(data), secret) {
+			t.Errorf("the secret appears in %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reports == 0 {
+		t.Errorf("no report, history or journal found under %s (%d files): the secret check looked at nothing", sc.dir, files)
+	}
+	t.Logf("secret absent from the manager's log and %d files under %s", files, sc.dir)
 }
