@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +129,88 @@ func TestFailoverAliyunENI(t *testing.T) {
 	}
 	t.Logf("data plane: %v", plane.Moves())
 	assertNoSecret(t, aliyunSecret, sc)
+}
+
+// TestFailoverCloudAPIFailsMidMove: the ENI is detached from the dead
+// primary, then the cloud refuses to attach it to the new one (a RAM
+// policy that lacks ecs:AttachNetworkInterface). The failover stops at the
+// address step, and its report says exactly what state it left: the new
+// primary promoted and writable, the ENI detached on no instance, nobody
+// reachable through the address (never two writable primaries behind it).
+// Once the permission is fixed, a restarted manager resumes the failover
+// from the journal and the address comes up on the new primary.
+func TestFailoverCloudAPIFailsMidMove(t *testing.T) {
+	b := upBed(t, testbed.Options{Hosts: 3, SemiSync: true})
+	ctx := context.Background()
+	plane, endpoint := startAliyunSim(t, b)
+	eni, err := plane.ENI(ctx, "eni-e2e", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, dir := writeCloudYAML(t, b, "aliyun-eni",
+		fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", eni_id: %s}`, endpoint, eni.ID))
+	sc := &scenario{b: b, conf: conf, dir: dir}
+	sc.m = startManager(t, b, conf)
+	sc.m.waitLog(t, "state=0:PING_OK", 30*time.Second)
+	w, err := b.StartWorkload(ctx, testbed.WorkloadOptions{Rate: 100, Duration: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.w = w
+	sc.s = startSampler(t, b)
+	time.Sleep(time.Second)
+
+	plane.Sim.InjectError(alisim.Fault{Action: "AttachNetworkInterface", Times: 1000, Status: http.StatusForbidden,
+		Code: "Forbidden.RAM", Message: "User not authorized to operate on the specified resource, or this API doesn't support RAM."})
+	sc.faultAt = time.Now()
+	if err := b.Kill(b.Host("db1")); err != nil {
+		t.Fatal(err)
+	}
+	sc.m.waitLog(t, "failover failed", 60*time.Second)
+	report := reportOf(t, sc.m.Log())
+	t.Logf("report of the stopped failover:\n%s", report)
+	for _, want := range []string{
+		"acquire-address",              // where it stopped
+		"Forbidden.RAM",                // why
+		"ENI eni-e2e is left detached", // the state it left
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q", want)
+		}
+	}
+	if e, _ := plane.Sim.GetENI(eni.ID); e.InstanceID != "" || e.Status != "Available" {
+		t.Errorf("the emulator has the ENI %s on %q; the report says detached", e.Status, e.InstanceID)
+	}
+	if eni.Holder() != "" {
+		t.Errorf("the ENI's interface is in %s's namespace; it should be detached", eni.Holder())
+	}
+	np := regexp.MustCompile(`new primary: (server\d)`).FindStringSubmatch(sc.m.Log())
+	if np == nil {
+		t.Fatalf("no new primary in the plan:\n%s", sc.m.Log())
+	}
+
+	// The DBA fixes the RAM policy and restarts the manager: it resumes.
+	plane.Sim.ClearFaults()
+	sc.m.Stop(t)
+	sc.m = startManager(t, b, conf)
+	sc.m.waitLog(t, "resumed an unfinished failover", 60*time.Second)
+	sc.finish(t, np[1], others(b, "db1", np[1])...)
+	if eni.Holder() != hostOf(np[1]) || !eni.Up(ctx, b.VIP) {
+		t.Errorf("after the resume the ENI is in %q's namespace (up: %t), want %s", eni.Holder(), eni.Up(ctx, b.VIP), hostOf(np[1]))
+	}
+	assertNoSecret(t, aliyunSecret, sc)
+}
+
+// reportOf reads the failover report the manager's log names last.
+func reportOf(t *testing.T, log string) string {
+	t.Helper()
+	m := regexp.MustCompile(`msg="report written".* path=(\S+)`).FindAllStringSubmatch(log, -1)
+	if m == nil {
+		t.Fatalf("the manager wrote no report:\n%s", log)
+	}
+	data, err := os.ReadFile(m[len(m)-1][1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
