@@ -84,6 +84,7 @@ var targets = map[string]target{
 
 type options struct {
 	runs          int
+	mover         string
 	kinds         []string
 	scale         []int
 	scaleDuration time.Duration
@@ -103,6 +104,7 @@ func run() int {
 		scaleDuration time.Duration
 	)
 	flag.IntVar(&o.runs, "runs", 5, "runs per fault kind")
+	flag.StringVar(&o.mover, "mover", "vip", "address mover: "+strings.Join(allMovers, ", ")+" (cloud movers run against the local emulator with its default latencies)")
 	flag.StringVar(&kinds, "kinds", strings.Join(allKinds, ","), "fault kinds, comma-separated: kill,freeze,linkdown,switchover (\"none\" for only --scale)")
 	flag.StringVar(&scale, "scale", "", "cluster counts for the scale measurement, e.g. 1,10,100 (default: none)")
 	flag.DurationVar(&scaleDuration, "scale-duration", 30*time.Second, "how long the manager is measured per cluster count")
@@ -191,7 +193,7 @@ func run() int {
 	for _, kind := range o.kinds {
 		ks := kindSummary{Kind: kind}
 		for i := 1; i <= o.runs && ctx.Err() == nil; i++ {
-			r := runOnce(ctx, bin, tmp, o.keepLogs, kind, i)
+			r := runOnce(ctx, bin, tmp, o.keepLogs, kind, o.mover, i)
 			if ctx.Err() != nil && !r.OK {
 				break // interrupted: not a result
 			}
@@ -298,11 +300,18 @@ type runResult struct {
 	SSH time.Duration
 	// FaultToResume is from the fault until writes flowed again.
 	FaultToResume time.Duration
-	Lost          int
-	LostFirst     []int64
-	Acked         int
-	Uncertain     int
-	WriteErrors   int
+	// Mover is the address mover; AddressSteps the manager's time in its
+	// release-address and acquire-address steps, of which APITime was spent
+	// inside the cloud emulator's APICalls requests (cloud movers only).
+	Mover        string
+	AddressSteps time.Duration
+	APITime      time.Duration
+	APICalls     int
+	Lost         int
+	LostFirst    []int64
+	Acked        int
+	Uncertain    int
+	WriteErrors  int
 
 	// ManagerLog is where the manager's log was kept (--keep-logs).
 	ManagerLog string
@@ -320,8 +329,8 @@ func (r *runResult) note(format string, args ...any) {
 // runOnce brings up a fresh bed, starts the manager and a workload, injects
 // the fault, waits for the failover (or switchover) and for writes to flow
 // again, measures, and tears everything down.
-func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r runResult) {
-	r = runResult{Kind: kind, Run: n}
+func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int) (r runResult) {
+	r = runResult{Kind: kind, Run: n, Mover: mover}
 	progress("%s run %d: bringing up the test bed", kind, n)
 	dir := filepath.Join(tmp, fmt.Sprintf("%s-%d", kind, n))
 	logDir := dir
@@ -361,19 +370,17 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r run
 		}
 	}()
 
-	conf := filepath.Join(dir, "app1.cnf")
-	if err := b.WriteMHAConfig(conf, map[string]string{
-		"manager_workdir": dir, "ping_interval": "1",
-		"vip": b.VIP, "vip_interface": "eth0", "vip_prefix": "24",
-	}); err != nil {
-		r.Err = fmt.Sprintf("write config: %v", err)
+	conf, timer, env, cleanup, err := cloudSetup(ctx, b, mover, dir)
+	if err != nil {
+		r.Err = fmt.Sprintf("set up mover %s: %v", mover, err)
 		return r
 	}
+	defer cleanup()
 	r.SSH, err = sshRoundTrip(ctx, b)
 	if err != nil || r.SSH > 3*time.Second {
 		r.note("one SSH command on db1 took %s (%v): SSH on the hosts is slow to start a command; check what root's shell runs at startup (~/.bashrc), e.g. a stale lock", fmtDur(r.SSH), err)
 	}
-	m, err = startManager(b, bin, filepath.Join(logDir, "manager.log"), "--conf="+conf)
+	m, err = startManager(b, bin, filepath.Join(logDir, "manager.log"), env, "--conf="+conf)
 	if err != nil {
 		r.Err = err.Error()
 		m = nil
@@ -397,6 +404,9 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r run
 		r.Err = fmt.Sprintf("no write acknowledged through the VIP before the fault (last error %q)", p.LastErrorText)
 		return r
 	}
+	if timer != nil {
+		timer.reset()
+	}
 
 	db1 := b.Host("db1")
 	var restore func() error
@@ -416,7 +426,7 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r run
 		restore = func() error { return b.LinkUp(db1) }
 	case "switchover":
 		faultAt = time.Now()
-		err = switchover(ctx, b, bin, conf, logDir, &r)
+		err = switchover(ctx, b, bin, conf, logDir, env, &r)
 	}
 	defer func() {
 		if restore != nil {
@@ -477,6 +487,14 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r run
 		}
 	}
 	r.FaultToResume = time.Since(faultAt)
+	if kind == "switchover" {
+		r.AddressSteps = addressSteps(logLines(filepath.Join(logDir, "switch.log")), faultAt)
+	} else {
+		r.AddressSteps = addressSteps(m.lines(), faultAt)
+	}
+	if timer != nil {
+		r.APICalls, r.APITime = timer.read()
+	}
 	res := w.Stop()
 	w = nil
 	if restore != nil {
@@ -524,14 +542,14 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind string, n int) (r run
 		}
 	}
 	r.OK = true
-	progress("%s run %d: unavailable %s, detection %s, failover %s, write block %s, lost %d, new primary %s",
-		kind, n, fmtDur(r.Unavailability), fmtDur(r.Detection), fmtDur(r.Failover), fmtDur(r.WriteBlock), r.Lost, r.NewPrimary)
+	progress("%s run %d (%s): unavailable %s, detection %s, failover %s, write block %s, address steps %s (cloud API %s in %d calls), lost %d, new primary %s",
+		kind, n, mover, fmtDur(r.Unavailability), fmtDur(r.Detection), fmtDur(r.Failover), fmtDur(r.WriteBlock), fmtDur(r.AddressSteps), fmtDur(r.APITime), r.APICalls, r.Lost, r.NewPrimary)
 	return r
 }
 
 // switchover runs `cloudmha switch` to server2 inside the manager namespace
 // and records its report; it returns when the command has exited.
-func switchover(ctx context.Context, b *testbed.Bed, bin, conf, logDir string, r *runResult) error {
+func switchover(ctx context.Context, b *testbed.Bed, bin, conf, logDir string, env []string, r *runResult) error {
 	sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(sctx, "ip", "netns", "exec", b.ManagerNS, bin, "switch",
@@ -539,6 +557,7 @@ func switchover(ctx context.Context, b *testbed.Bed, bin, conf, logDir string, r
 		"--interactive=0", "--json", "--log-level=info", "--log-format=json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
@@ -700,7 +719,7 @@ type managerProc struct {
 	err  error
 }
 
-func startManager(b *testbed.Bed, bin, logPath string, args ...string) (*managerProc, error) {
+func startManager(b *testbed.Bed, bin, logPath string, env []string, args ...string) (*managerProc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -708,6 +727,7 @@ func startManager(b *testbed.Bed, bin, logPath string, args ...string) (*manager
 	argv := append([]string{"netns", "exec", b.ManagerNS, bin, "manager", "--global_conf=none", "--log-level=info", "--log-format=json"}, args...)
 	cmd := exec.Command("ip", argv...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -776,8 +796,11 @@ func (l logLine) dur(key string) time.Duration {
 
 // lines parses what the manager logged so far; lines that are not JSON
 // (a panic, cobra's error output) are kept with only Raw set.
-func (m *managerProc) lines() []logLine {
-	data, err := os.ReadFile(m.path)
+func (m *managerProc) lines() []logLine { return logLines(m.path) }
+
+// logLines parses a JSON log file (cloudmha --log-format=json).
+func logLines(path string) []logLine {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
@@ -928,7 +951,7 @@ func scaleOnce(ctx context.Context, b *testbed.Bed, bin, tmp, keepLogs string, n
 	}
 	progress("scale: %d clusters: starting one manager", n)
 	start := time.Now()
-	m, err := startManager(b, bin, logPath, "--conf-dir="+confDir)
+	m, err := startManager(b, bin, logPath, nil, "--conf-dir="+confDir)
 	if err != nil {
 		return r, err
 	}
@@ -1110,11 +1133,12 @@ type kindSummary struct {
 
 	OK                                                              int
 	Unavailability, Detection, Failover, WriteBlock, SwitchDur, SSH stats
+	AddressSteps, APITime                                           stats
 	Lost                                                            int
 }
 
 func (k *kindSummary) summarize() {
-	var un, det, fo, wb, sw, ssh []time.Duration
+	var un, det, fo, wb, sw, ssh, as, api []time.Duration
 	for _, r := range k.Runs {
 		if r.SSH > 0 {
 			ssh = append(ssh, r.SSH)
@@ -1125,6 +1149,10 @@ func (k *kindSummary) summarize() {
 		k.OK++
 		k.Lost += r.Lost
 		un = append(un, r.Unavailability)
+		as = append(as, r.AddressSteps)
+		if r.APICalls > 0 {
+			api = append(api, r.APITime)
+		}
 		if k.Kind == "switchover" {
 			wb = append(wb, r.WriteBlock)
 			sw = append(sw, r.Switch)
@@ -1135,6 +1163,7 @@ func (k *kindSummary) summarize() {
 	}
 	k.Unavailability, k.Detection, k.Failover = summarize(un), summarize(det), summarize(fo)
 	k.WriteBlock, k.SwitchDur, k.SSH = summarize(wb), summarize(sw), summarize(ssh)
+	k.AddressSteps, k.APITime = summarize(as), summarize(api)
 }
 
 type report struct {
@@ -1169,7 +1198,11 @@ func (rep report) print(w io.Writer) {
 	fmt.Fprintf(w, "test bed: 3 MariaDB hosts, semi-sync, ping_interval=1, workload %d writes/s through the VIP; figures are measurements, not assertions\n", workloadRate)
 	for _, k := range rep.Kinds {
 		t := targets[k.Kind]
-		fmt.Fprintf(w, "\n== %s: %d runs, %d completed\n", k.Kind, len(k.Runs), k.OK)
+		mover := "vip"
+		if len(k.Runs) > 0 {
+			mover = k.Runs[0].Mover
+		}
+		fmt.Fprintf(w, "\n== %s with mover %s: %d runs, %d completed\n", k.Kind, mover, len(k.Runs), k.OK)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tmedian\tmin\tmax\ttarget\t\tMHA 0.58")
 		row := func(name string, s stats, tgt, v, mha string) {
@@ -1196,6 +1229,10 @@ func (rep report) print(w io.Writer) {
 			row("write unavailability (MaxAckGap)", s, tgt, verdictIf(s, ok), fmt.Sprintf("%gs", t.MHA))
 			row("detection (fault → primary is dead)", k.Detection, "", "", "")
 			row("failover (dead → failover complete)", k.Failover, "", "", "")
+		}
+		row("address steps (release + acquire)", k.AddressSteps, "", "", "")
+		if k.APITime.N > 0 {
+			row("  of which inside cloud API requests", k.APITime, "", "", "")
 		}
 		row("one SSH command (ssh db1 true)", k.SSH, "", "", "")
 		lostV := ""
@@ -1323,6 +1360,9 @@ type jsonKind struct {
 	WriteBlock     *jsonStats `json:"write_block,omitempty"`
 	Switch         *jsonStats `json:"switch_command,omitempty"`
 	SSH            *jsonStats `json:"ssh_round_trip,omitempty"`
+	Mover          string     `json:"mover"`
+	AddressSteps   *jsonStats `json:"address_steps,omitempty"`
+	CloudAPI       *jsonStats `json:"cloud_api,omitempty"`
 	LostTotal      int        `json:"lost_writes_total"`
 	Target         target     `json:"target"`
 	Details        []jsonRun  `json:"details"`
@@ -1360,8 +1400,9 @@ func (rep report) jsonView() jsonReport {
 	for _, k := range rep.Kinds {
 		jk := jsonKind{Kind: k.Kind, Runs: len(k.Runs), Completed: k.OK, Unavailability: k.Unavailability.json(),
 			Detection: k.Detection.json(), Failover: k.Failover.json(), WriteBlock: k.WriteBlock.json(),
-			Switch: k.SwitchDur.json(), SSH: k.SSH.json(), LostTotal: k.Lost, Target: targets[k.Kind], Details: []jsonRun{}}
+			Switch: k.SwitchDur.json(), SSH: k.SSH.json(), AddressSteps: k.AddressSteps.json(), CloudAPI: k.APITime.json(), LostTotal: k.Lost, Target: targets[k.Kind], Details: []jsonRun{}}
 		for _, r := range k.Runs {
+			jk.Mover = r.Mover
 			jk.Details = append(jk.Details, jsonRun{Run: r.Run, OK: r.OK, Error: r.Err, NewPrimary: r.NewPrimary,
 				Unavailability: secs(r.Unavailability), Detection: secs(r.Detection), Failover: secs(r.Failover),
 				FailoverElapsed: secs(r.FailoverElapsed), WriteBlock: secs(r.WriteBlock), Switch: secs(r.Switch),

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -179,26 +178,7 @@ func writeCloudYAML(t *testing.T, b *testbed.Bed, mover, options string) (conf, 
 	t.Helper()
 	dir = t.TempDir()
 	conf = filepath.Join(dir, "app1.yaml")
-	var servers strings.Builder
-	for i, h := range b.Hosts {
-		fmt.Fprintf(&servers, "  - {name: server%d, hostname: %s, master_binlog_dir: [%s]}\n", i+1, h.IP, h.DataDir)
-	}
-	yaml := fmt.Sprintf(`name: app1
-manager: {workdir: %s, log_level: info}
-monitor: {ping_interval: 1s}
-defaults:
-  user: %s
-  password: %s
-  repl_user: %s
-  repl_password: %s
-  ssh_user: root
-  ssh_options: "-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-servers:
-%saddress:
-  mover: %s
-  options: %s
-`, dir, b.User, b.Password, b.ReplUser, b.ReplPassword, b.SSHKey, servers.String(), mover, options)
-	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+	if err := b.WriteYAMLConfig(conf, dir, mover, options); err != nil {
 		t.Fatal(err)
 	}
 	return conf, dir

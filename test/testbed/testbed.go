@@ -448,6 +448,37 @@ func (b *Bed) Exec(ctx context.Context, ns string, name string, args ...string) 
 	return output(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
+// WriteYAMLConfig writes a cloudmha YAML configuration of the bed to path,
+// with workdir as manager_workdir and the given address mover and its
+// options (a YAML flow mapping, e.g. `{region: cn-hangzhou, havip_id: x}`):
+// cloud movers take settings that only the YAML format carries.
+func (b *Bed) WriteYAMLConfig(path, workdir, mover, options string) error {
+	var servers strings.Builder
+	for i, h := range b.Hosts {
+		fmt.Fprintf(&servers, "  - {name: server%d, hostname: %s, port: %d, master_binlog_dir: [%s]}\n", i+1, h.IP, h.Port, h.DataDir)
+	}
+	yaml := fmt.Sprintf(`# cloudmha configuration of the test bed %s (generated)
+name: app1
+manager: {workdir: %s, log_level: info}
+monitor: {ping_interval: 1s}
+defaults:
+  user: %s
+  password: %s
+  repl_user: %s
+  repl_password: %s
+  ssh_user: root
+  ssh_options: "-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+servers:
+%saddress:
+  mover: %s
+  options: %s
+`, b.Opts.Prefix, workdir, b.User, b.Password, b.ReplUser, b.ReplPassword, b.SSHKey, servers.String(), mover, options)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(yaml), 0o600)
+}
+
 // WriteMHAConfig writes an MHA app.cnf for this bed. extra adds or overrides
 // keys of [server default]. master_binlog_dir is written per [serverN]
 // (every host has its own datadir on this machine). ssh_options is written
