@@ -255,6 +255,9 @@ func validateAddress(c *Config, loc locator, errs *errList) {
 			report(errs, "must be vip, script or a provider kind such as aliyun/havip (got %s)", quoteVal(a.Mover))(loc.app("address_mover"))
 		}
 	}
+	if a.DNS != nil && a.Mover == MoverNone {
+		errs.add(a.DNS.File, a.DNS.Line, "address.dns", "is set but address.mover is not: a DNS layer sits on top of a mover (for DNS alone, set address.mover: %s and its options)", a.DNS.Mover)
+	}
 	if a.Mover != MoverVIP && a.Mover != MoverNone && a.VIP != "" {
 		report(errs, "is set but address_mover is %s", a.Mover)(loc.app("vip"))
 	}

@@ -169,6 +169,8 @@ func TestYAMLErrors(t *testing.T) {
 		{"dns layer not dns", "servers: [{hostname: h}]\naddress:\n  mover: aliyun-havip\n  dns:\n    mover: aws-eip\n    ttl: 60\n",
 			[]string{`c.yaml:5: address.dns.mover: must be a DNS mover (rfc2136, route53, alidns), got "aws-eip"`,
 				`c.yaml:6: address.dns.ttl: unknown key (want mover, options)`}},
+		{"dns layer alone", "servers: [{hostname: h}]\naddress:\n  dns:\n    mover: rfc2136\n",
+			[]string{`c.yaml:3: address.dns: is set but address.mover is not: a DNS layer sits on top of a mover (for DNS alone, set address.mover: rfc2136 and its options)`}},
 		{"unknown binlog key", "servers: [{hostname: h}]\nbinlog_servers:\n  - {hostname: b, user: x}\n",
 			[]string{`c.yaml:3: binlog_servers[0].user: unknown key`}},
 	}
