@@ -56,7 +56,9 @@
 //	       eip_bind (yes | no, default no: bind it in Status when unbound)
 //	eni:   rollback (yes | no, default yes: re-attach to the old primary when
 //	       Acquire fails in a switchover); the guest interface is found
-//	       by the ENI's MAC address
+//	       by the ENI's MAC address; policy_routing (yes | no, default
+//	       yes: answer from the ENI's address through the ENI, rule +
+//	       table policy_table, default 1001)
 //	secondary-ip: vip (required, or the address section's vip),
 //	       eni_id.<server> (default: the instance's primary ENI), interface
 //	       (eth0), prefix (32), arping (arping | none), arp_count (3)

@@ -7,6 +7,7 @@ package movers
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,8 +69,11 @@ func New(cfg *config.Config, o Options) (address.Mover, error) {
 // mover with one client address, the verification around it.
 func newWrapped(cfg *config.Config, o Options) (address.Mover, error) {
 	kind := cfg.Address.Mover
-	if kind == config.MoverVIP || kind == config.MoverScript || kind == config.MoverNone || kind == "none" {
-		return newProvider(cfg, o) // vip verifies itself; a script is the user's
+	if kind == config.MoverVIP || kind == config.MoverScript || kind == config.MoverNone || kind == "none" ||
+		slices.Contains(config.DNSMovers(), kind) {
+		// vip verifies itself, a script is the user's, and a DNS mover
+		// verifies by reading the record back (its own option verify).
+		return newProvider(cfg, o)
 	}
 	vc := *cfg
 	vc.Address.Options = map[string]string{}

@@ -281,14 +281,17 @@ func (m *HaVipMover) Status(ctx context.Context, primary address.Target) error {
 	if err != nil {
 		return fmt.Errorf("%s status: %w", m.kind, err)
 	}
-	names := make([]string, 0, len(m.servers))
 	for _, s := range m.servers {
 		if err := m.checkSubnet(h, s.cfg.Name, nics[s.cfg.Name]); err != nil {
 			return fmt.Errorf("%s status: %w", m.kind, err)
 		}
-		names = append(names, s.cfg.Name)
 	}
-	if h, err = m.ensureScope(ctx, h, names...); err != nil {
+	// Only the primary is put in the drift scope here: a server released
+	// by a failover (disassociate_old) must stay out of it until Acquire
+	// makes it primary again, or a dead primary that comes back with the
+	// address still configured could claim the HaVip. Acquire adds the new
+	// primary before it claims.
+	if h, err = m.ensureScope(ctx, h, primary.Name); err != nil {
 		return fmt.Errorf("%s status: %w", m.kind, err)
 	}
 	pn, ok := nics[primary.Name]

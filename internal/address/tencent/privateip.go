@@ -242,6 +242,19 @@ func (m *PrivateIPMover) Release(ctx context.Context, c address.Change) error {
 	if err != nil {
 		return fmt.Errorf("%s release: %w", m.kind, err)
 	}
+	if c.New.Name == "" || c.New.Name == c.Old.Name {
+		// No new primary yet (Perl MHA's --command=stop|stopssh passes
+		// none): there is no ENI to migrate to, and the API cannot take
+		// a private IP from an ENI without giving it to another. Remove
+		// it from the old guest; the migration happens in Acquire.
+		if m.guest == "ssh" && c.Old.SSHReachable {
+			if err := m.guestDel(ctx, c.Old.Name, m.ip); err != nil {
+				return fmt.Errorf("%s release: could not remove the address (fence %s, then release it as unreachable): %w", m.kind, c.Old.Name, err)
+			}
+		}
+		log.Warn("no new primary given: the address stays on the old primary's ENI until Acquire migrates it; fence the old primary (shutdown_script)", "eni", on.id)
+		return nil
+	}
 	nn, err := m.serverNIC(ctx, c.New.Name)
 	if err != nil {
 		return fmt.Errorf("%s release: %w", m.kind, err)

@@ -235,11 +235,12 @@ func TestHaVipMove(t *testing.T) {
 	m := newMover(t, testConfig(s, KindHaVip, nil))
 	c := ctx(t)
 	sc := m.(address.StatusChecker)
-	// First use: both instances join the drift scope; no one holds it.
+	// First use: the primary joins the drift scope (the others join when
+	// Acquire makes them primary); no one holds it.
 	if err := sc.Status(c, failover.Old); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "no one (UNBIND)") {
 		t.Fatalf("status before any claim: %v", err)
 	}
-	if h, _ := s.GetHaVip("havip-db"); len(h.Associations) != 2 || s.Calls("AssociateHaVipInstance") != 2 {
+	if h, _ := s.GetHaVip("havip-db"); len(h.Associations) != 1 || h.Associations[0].InstanceID != "ins-a" || s.Calls("AssociateHaVipInstance") != 1 {
 		t.Fatalf("drift scope %v after %d calls", h.Associations, s.Calls("AssociateHaVipInstance"))
 	}
 	if err := s.SetHaVipHolder("havip-db", "ins-a"); err != nil {
@@ -286,11 +287,13 @@ func TestHaVipMove(t *testing.T) {
 	if s.Calls("AssociateHaVipInstance")+s.Calls("DisassociateHaVipInstance") != calls {
 		t.Fatal("a re-run changed the drift scope")
 	}
-	// Monitoring the new primary puts the old one back in the scope.
+	// Monitoring the new primary keeps the released old one out of the
+	// scope: back from the dead with the address configured, it must not
+	// claim the HaVip.
 	if err := sc.Status(c, failover.New); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := s.GetHaVip("havip-db"); len(h.Associations) != 2 {
+	if h, _ := s.GetHaVip("havip-db"); len(h.Associations) != 1 || h.Associations[0].InstanceID != "ins-b" {
 		t.Fatalf("drift scope after status: %v", h.Associations)
 	}
 }
@@ -393,7 +396,7 @@ func TestHaVipRollbackOnlyInSwitchover(t *testing.T) {
 	}
 
 	// Switchover: back to the old primary.
-	_ = m.(address.StatusChecker).Status(c, failover.New) // the old primary back in the scope
+	_ = m.(address.StatusChecker).Status(c, failover.Old) // server1 is primary again: back in the scope
 	if err := s.SetHaVipHolder("havip-db", "ins-a"); err != nil {
 		t.Fatal(err)
 	}
@@ -667,4 +670,25 @@ func TestWrongCredentialsNeverLeak(t *testing.T) {
 		t.Fatalf("retry not logged:\n%s", logs.String())
 	}
 	check("retry", nil)
+}
+
+// Perl MHA's --command=stop|stopssh names no new primary: Release must not
+// fail (MHA would abort the failover) and migrates nothing; Acquire moves
+// the address.
+func TestPrivateIPReleaseWithoutNewPrimary(t *testing.T) {
+	s := bed(t)
+	m := newMover(t, testConfig(s, KindPrivateIP, nil))
+	c := ctx(t)
+	if err := m.Release(c, address.Change{Old: failover.Old}); err != nil {
+		t.Fatalf("release without a new primary: %v", err)
+	}
+	if n := s.Calls("MigratePrivateIpAddress"); n != 0 {
+		t.Fatalf("release without a new primary migrated the address (%d calls)", n)
+	}
+	if err := m.Acquire(c, failover); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.Holder(c); got != failover.New.Name {
+		t.Fatalf("holder after acquire = %q, want %s", got, failover.New.Name)
+	}
 }
