@@ -111,6 +111,7 @@ Call them through symlinks (cloudmha install-aliases) or as
 		newCheckSSHCmd(g),
 		newStatusCmd(g),
 		newSandboxCmd(g),
+		newCloudsimCmd(g),
 		newInstallAliasesCmd(g),
 		newMasterIPFailoverCmd(g),
 		newMasterIPOnlineChangeCmd(g),

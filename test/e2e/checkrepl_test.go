@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,6 +268,7 @@ func TestSandboxCLI(t *testing.T) {
 	if err != nil || !strings.Contains(string(chk), "MySQL Replication Health is OK.") {
 		t.Fatalf("check-repl on the sandbox: %v\n%s", err, chk)
 	}
+	sandboxCloudsim(t, p)
 	if code, out := run("sandbox", "down", "--prefix="+p); code != 0 || !strings.Contains(out, "is down") {
 		t.Fatalf("sandbox down: exit %d\n%s", code, out)
 	}
@@ -274,4 +278,71 @@ func TestSandboxCLI(t *testing.T) {
 	if code, _ := run("sandbox", "status", "--prefix="+p); code != 2 {
 		t.Fatalf("status of a downed sandbox: exit %d, want 2", code)
 	}
+}
+
+// sandboxCloudsim runs `cloudmha cloudsim` against sandbox p and switches
+// the primary over with the aliyun-havip mover and the configuration and
+// credentials it wrote: clients then reach db2 through the VIP, which the
+// emulated VPC delivers only to the HaVip's master.
+func sandboxCloudsim(t *testing.T, p string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sim := exec.CommandContext(ctx, binary, "cloudsim", "--prefix="+p, "--listen=127.0.0.1:18089")
+	var out syncBuffer
+	sim.Stdout, sim.Stderr = &out, &out
+	sim.Cancel = func() error { return sim.Process.Signal(syscall.SIGINT) }
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = sim.Process.Signal(syscall.SIGINT)
+		_ = sim.Wait()
+		if t.Failed() {
+			t.Logf("cloudsim output:\n%s", out.String())
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "In another terminal") {
+		if time.Now().After(deadline) {
+			t.Fatalf("cloudsim did not come up:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dir := "/var/tmp/cloudmha-testbed/" + p
+	envData, err := os.ReadFile(dir + "/cloudsim.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), strings.Fields(string(envData))...)
+	sw := exec.CommandContext(ctx, "ip", "netns", "exec", p+"-mgr", binary, "switch", "--conf="+dir+"/app1-aliyun-havip.yaml",
+		"--global_conf=none", "--new_master_host=server2", "--orig_master_is_new_slave", "--interactive=0")
+	sw.Env = env
+	if o, err := sw.CombinedOutput(); err != nil {
+		t.Fatalf("switch with aliyun-havip on the sandbox: %v\n%s", err, o)
+	}
+	q := exec.CommandContext(ctx, "ip", "netns", "exec", p+"-client", "mariadb", "-h", "198.18.0.100", "-u", "cloudmha",
+		"-pcloudmha-testbed-pw", "--connect-timeout=3", "-N", "-e", "SELECT @@server_id")
+	if o, err := q.CombinedOutput(); err != nil || strings.TrimSpace(string(o)) != "2" {
+		t.Fatalf("through the VIP after the switch: %v %q, want server 2", err, o)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
