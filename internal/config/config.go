@@ -14,6 +14,7 @@ package config
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -58,8 +59,34 @@ const (
 	NotifyWebhook  = "webhook"
 	NotifyDingTalk = "dingtalk"
 	NotifySlack    = "slack"
+	NotifyWeCom    = "wecom"
+	NotifyFeishu   = "feishu"
 	NotifyEmail    = "email"
 )
+
+// NotifierKinds returns every notifier kind, in the order error messages
+// list them.
+func NotifierKinds() []string {
+	return []string{NotifyWebhook, NotifyDingTalk, NotifySlack, NotifyWeCom, NotifyFeishu, NotifyEmail}
+}
+
+// Alert severities (contact_groups[].severities), most severe first.
+const (
+	SeverityCritical = "critical"
+	SeverityWarning  = "warning"
+	SeverityInfo     = "info"
+)
+
+// Severities returns the alert severities, most severe first.
+func Severities() []string { return []string{SeverityCritical, SeverityWarning, SeverityInfo} }
+
+// NotifyEventKinds returns the kinds of notification event a contact group
+// may select (contact_groups[].kinds). The notify package defines one
+// constant for each.
+func NotifyEventKinds() []string {
+	return []string{"detection", "unreachable_primary", "failover_start", "failover_end", "switchover",
+		"antiflap_block", "mover_failure", "test"}
+}
 
 // DefaultMasterBinlogDir returns MHA's default master_binlog_dir.
 func DefaultMasterBinlogDir() []string { return []string{"/var/lib/mysql", "/var/log/mysql"} }
@@ -98,7 +125,10 @@ type Config struct {
 
 	Address Address
 	Notify  []Notifier
-	Metrics Metrics
+	// ContactGroups route notification events to notifiers by severity
+	// and kind. Without any, every notifier receives every event.
+	ContactGroups []ContactGroup
+	Metrics       Metrics
 
 	// Ignored lists parameters that were accepted but have no effect in
 	// cloudmha (client_bindir, …, or a parameter in a section where MHA
@@ -218,11 +248,53 @@ type AddressLayer struct {
 
 // Notifier is one alert destination.
 type Notifier struct {
-	Kind    string // webhook|dingtalk|slack|email
+	// Name identifies the notifier in contact groups, logs and metrics.
+	// The parsers fill in the default (see NotifierNames); in a Config
+	// built in code it may be left empty.
+	Name    string
+	Kind    string // webhook|dingtalk|slack|wecom|feishu|email
 	URL     string // endpoint; for email smtp://host:port or smtps://host:port
 	Secret  Secret // signing secret / token / SMTP password
 	To      []string
 	Options map[string]string
+}
+
+// NotifierNames returns the effective name of each notifier: its Name, or
+// by default its kind for the first notifier of that kind and kind-2,
+// kind-3, … for the next ones.
+func NotifierNames(ns []Notifier) []string {
+	out := make([]string, len(ns))
+	count := map[string]int{}
+	for i, n := range ns {
+		count[n.Kind]++
+		switch {
+		case n.Name != "":
+			out[i] = n.Name
+		case count[n.Kind] == 1:
+			out[i] = n.Kind
+		default:
+			out[i] = n.Kind + "-" + strconv.Itoa(count[n.Kind])
+		}
+	}
+	return out
+}
+
+// ContactGroup is a named set of notifiers that receives the events of
+// the listed severities and kinds (seed: alert rules with contact groups).
+// An event goes to the union of the notifiers of every group that selects
+// it, each notifier once.
+type ContactGroup struct {
+	Name       string
+	Notifiers  []string // notifier names
+	Severities []string // empty: every severity
+	Kinds      []string // empty: every kind (NotifyEventKinds)
+}
+
+// Selects reports whether the group receives an event of the given
+// severity and kind.
+func (g ContactGroup) Selects(severity, kind string) bool {
+	return (len(g.Severities) == 0 || slices.Contains(g.Severities, severity)) &&
+		(len(g.Kinds) == 0 || slices.Contains(g.Kinds, kind))
 }
 
 // Metrics configures the Prometheus endpoint.

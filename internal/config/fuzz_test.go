@@ -116,6 +116,7 @@ func FuzzParseYAML(f *testing.F) {
 		"defaults: &d {port: 1}\nservers: [{<<: *d, hostname: h}]\n",
 		"monitor: {ping_interval: 100ms}\nservers: [{hostname: h, master_binlog_dir: [a, b]}]\n",
 		"address: {mover: vip, vip: '::1', interface: lo}\nservers: [{hostname: h}]\nnotify: [{kind: slack, url: 'https://x'}]\n",
+		"servers: [{hostname: h}]\nnotify: [{kind: wecom, url: 'https://x'}, {name: f, kind: feishu, url: 'https://y', options: {retries: 1}}]\ncontact_groups: [{name: g, notifiers: [wecom, f], severities: [critical], kinds: [detection]}]\n",
 		"servers:\n- hostname: h\n  hostname: h\n",
 		"{",
 	} {

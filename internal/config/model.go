@@ -132,6 +132,8 @@ type source struct {
 	addrDNS     *AddressLayer
 	notify      []Notifier
 	notifyPos   []layer
+	groups      []ContactGroup
+	groupPos    []layer
 
 	ignored []IgnoredParam
 	errs    errList
@@ -339,6 +341,7 @@ func (s *source) build() (*Config, error) {
 	}
 	c.Address.DNS = s.addrDNS
 	c.Notify = s.notify
+	c.ContactGroups = s.groups
 
 	sshUser := s.defaultSSHUser()
 	inh := inheritable(s.def.keys)
@@ -373,6 +376,9 @@ func (s *source) build() (*Config, error) {
 	s.errs.sort(s.files)
 	if err := s.errs.err(); err != nil {
 		return nil, err
+	}
+	for i, name := range NotifierNames(c.Notify) {
+		c.Notify[i].Name = name
 	}
 	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -16,6 +15,7 @@ type locator interface {
 	server(i int, key string) (file string, line int, disp string)
 	binlog(i int, key string) (file string, line int, disp string)
 	notify(i int, key string) (file string, line int, disp string)
+	group(i int, key string) (file string, line int, disp string)
 	servers() (file string, line int, disp string)
 }
 
@@ -55,6 +55,13 @@ func (l srcLocator) notify(i int, key string) (string, int, string) {
 	return noLocator{}.notify(i, key)
 }
 
+func (l srcLocator) group(i int, key string) (string, int, string) {
+	if i < len(l.s.groupPos) {
+		return l.s.groupPos[i].pos(key)
+	}
+	return noLocator{}.group(i, key)
+}
+
 func (l srcLocator) servers() (string, int, string) {
 	return l.s.serversFile, l.s.serversLine, l.s.serversKey
 }
@@ -71,6 +78,9 @@ func (noLocator) binlog(i int, key string) (string, int, string) {
 }
 func (noLocator) notify(i int, key string) (string, int, string) {
 	return "", 0, fmt.Sprintf("notify[%d].%s", i, key)
+}
+func (noLocator) group(i int, key string) (string, int, string) {
+	return "", 0, fmt.Sprintf("contact_groups[%d].%s", i, key)
 }
 func (noLocator) servers() (string, int, string) { return "", 0, "servers" }
 
@@ -169,9 +179,7 @@ func validate(c *Config, loc locator, errs *errList) {
 		}
 	}
 	validateAddress(c, loc, errs)
-	for i, n := range c.Notify {
-		validateNotifier(i, n, loc, errs)
-	}
+	validateNotify(c, loc, errs)
 	if l := c.Metrics.Listen; l != "" {
 		if _, p, err := net.SplitHostPort(l); err != nil || !validPortOrZero(p) {
 			report(errs, "must be host:port, e.g. 127.0.0.1:9104 (got %s)", quoteVal(l))(loc.app("metrics_listen"))
@@ -260,42 +268,5 @@ func validateAddress(c *Config, loc locator, errs *errList) {
 	}
 	if a.Mover != MoverVIP && a.Mover != MoverNone && a.VIP != "" {
 		report(errs, "is set but address_mover is %s", a.Mover)(loc.app("vip"))
-	}
-}
-
-func validateNotifier(i int, n Notifier, loc locator, errs *errList) {
-	checkURL := func(schemes ...string) {
-		if n.URL == "" {
-			report(errs, "missing: a %s notifier needs a url", n.Kind)(loc.notify(i, "url"))
-			return
-		}
-		// The URL may carry a token (DingTalk, Slack): never print it.
-		u, err := url.Parse(n.URL)
-		if err != nil || u.Host == "" {
-			report(errs, "must be an absolute URL with a host")(loc.notify(i, "url"))
-			return
-		}
-		for _, s := range schemes {
-			if u.Scheme == s {
-				return
-			}
-		}
-		report(errs, "scheme must be %s (got %s)", strings.Join(schemes, " or "), quoteVal(u.Scheme))(loc.notify(i, "url"))
-	}
-	switch n.Kind {
-	case NotifyWebhook, NotifyDingTalk, NotifySlack:
-		checkURL("https", "http")
-	case NotifyEmail:
-		checkURL("smtp", "smtps")
-		if len(n.To) == 0 {
-			report(errs, "missing: an email notifier needs at least one recipient")(loc.notify(i, "to"))
-		}
-		for _, to := range n.To {
-			if !strings.Contains(to, "@") {
-				report(errs, "not an e-mail address: %s", quoteVal(to))(loc.notify(i, "to"))
-			}
-		}
-	default:
-		report(errs, "must be one of webhook, dingtalk, slack, email (got %s)", quoteVal(n.Kind))(loc.notify(i, "kind"))
 	}
 }

@@ -274,6 +274,8 @@ func ParseYAML(name string, data []byte, opts LoadOptions) (*Config, error) {
 			}
 		case "notify":
 			p.notify(pr)
+		case "contact_groups":
+			p.contactGroups(pr)
 		default:
 			sec, ok := sections[pr.key]
 			if !ok {
@@ -370,14 +372,20 @@ func (p *yamlParser) notify(pr yamlPair) {
 			case "to":
 				n.To = p.list(c)
 			case "options":
-				n.Options = p.stringMap(c)
-			case "kind", "url", "secret", "secret_env", "secret_file":
+				n.Options = p.notifyOptions(c, l)
+			case "name", "kind", "url", "secret", "secret_env", "secret_file":
 				val, ok := p.scalar(c, false)
 				if !ok {
 					continue
 				}
 				e.val = val
 				switch c.key {
+				case "name":
+					if val == "" {
+						p.s.errs.add(p.file, c.line, c.disp, "must not be empty")
+						continue
+					}
+					n.Name = val
 				case "kind":
 					n.Kind = strings.ToLower(val)
 				case "url":
@@ -402,8 +410,66 @@ func (p *yamlParser) notify(pr yamlPair) {
 		if len(secrets) > 1 {
 			p.s.errs.addAt(secrets[1], "conflicts with %s: set only one of secret, secret_env, secret_file", secrets[0].disp)
 		}
+		if len(secrets) > 0 {
+			// Problems with "the secret" are reported where it was set.
+			l.keys["secret"] = secrets[0]
+		}
 		p.s.notify = append(p.s.notify, n)
 		p.s.notifyPos = append(p.s.notifyPos, l)
+	}
+}
+
+// notifyOptions reads a notifier's options (strings; a list is joined with
+// ","), recording each one's position in l as "options.KEY".
+func (p *yamlParser) notifyOptions(pr yamlPair, l layer) map[string]string {
+	out := map[string]string{}
+	for _, c := range p.pairs(pr.val, pr.disp) {
+		if v, ok := p.scalar(c, true); ok {
+			out[c.key] = v
+			l.keys["options."+c.key] = p.s.newEntry("options."+c.key, v, p.file, c.line, c.disp)
+		}
+	}
+	return out
+}
+
+// contactGroups reads contact_groups: a list of {name, notifiers,
+// severities, kinds}.
+func (p *yamlParser) contactGroups(pr yamlPair) {
+	v := resolve(pr.val)
+	if v == nil || v.Kind != yaml.SequenceNode {
+		p.s.errs.add(p.file, pr.line, pr.disp, "must be a list of contact groups")
+		return
+	}
+	for i, it := range v.Content {
+		disp := fmt.Sprintf("contact_groups[%d]", i)
+		l := layer{name: disp, file: p.file, line: resolveLine(it), disp: disp, prefix: disp + ".", keys: map[string]entry{}}
+		var g ContactGroup
+		lower := func(in []string) []string {
+			for j := range in {
+				in[j] = strings.ToLower(strings.TrimSpace(in[j]))
+			}
+			return in
+		}
+		for _, c := range p.pairs(it, disp) {
+			switch c.key {
+			case "name":
+				if val, ok := p.scalar(c, false); ok {
+					g.Name = val
+				}
+			case "notifiers":
+				g.Notifiers = p.list(c)
+			case "severities":
+				g.Severities = lower(p.list(c))
+			case "kinds":
+				g.Kinds = lower(p.list(c))
+			default:
+				p.s.errs.add(p.file, c.line, c.disp, "unknown key (want name, notifiers, severities, kinds)")
+				continue
+			}
+			l.keys[c.key] = p.s.newEntry(c.key, "", p.file, c.line, c.disp)
+		}
+		p.s.groups = append(p.s.groups, g)
+		p.s.groupPos = append(p.s.groupPos, l)
 	}
 }
 

@@ -156,7 +156,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"empty", "", []string{`c.yaml: empty configuration`}},
 		{"bad notify", "servers: [{hostname: h}]\nnotify:\n  - kind: pager\n  - kind: slack\n  - kind: email\n    url: smtp://h\n",
 			[]string{
-				`c.yaml:3: notify[0].kind: must be one of webhook, dingtalk, slack, email (got "pager")`,
+				`c.yaml:3: notify[0].kind: must be one of webhook, dingtalk, slack, wecom, feishu, email (got "pager")`,
 				`c.yaml:4: notify[1].url: missing: a slack notifier needs a url`,
 				`c.yaml:5: notify[2].to: missing: an email notifier needs at least one recipient`,
 			}},
