@@ -3,10 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 
-	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
@@ -35,7 +32,7 @@ func (m *core) guest(ctx context.Context, name string, add bool) error {
 	if err != nil {
 		return err
 	}
-	t, err := sshTarget(srv, m.dial)
+	t, err := remote.TargetFor(srv, m.dial)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -52,28 +49,4 @@ func (m *core) guest(ctx context.Context, name string, add bool) error {
 		return fmt.Errorf("%s: ip addr %s %s/%d dev %s: %w", name, verb, m.set.vip, m.set.prefix, m.set.iface, err)
 	}
 	return nil
-}
-
-// sshTarget is how to reach a server over SSH, as configured.
-func sshTarget(s config.Server, dial remote.DialFunc) (remote.Target, error) {
-	o, err := remote.ParseSSHOptions(s.SSHOptions)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	addr := s.SSHAddr()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, ""
-	}
-	switch {
-	case o.Port != 0:
-		port = strconv.Itoa(o.Port)
-	case port == "" || port == "0":
-		port = strconv.Itoa(config.DefaultSSHPort)
-	}
-	user := s.SSHUser
-	if user == "" {
-		user = "root"
-	}
-	return remote.Target{Addr: net.JoinHostPort(host, port), User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
 }

@@ -236,7 +236,7 @@ func newBase(kind string, cfg *config.Config, o Options, op *opts) (*base, error
 	names := map[string]bool{}
 	for _, s := range cfg.Servers {
 		names[s.Name] = true
-		t, err := sshTarget(s, dial)
+		t, err := remote.TargetFor(s, dial)
 		if err != nil {
 			return nil, fmt.Errorf("server %s: %w", s.Name, err)
 		}
@@ -279,30 +279,6 @@ func serverIP(s config.Server) string {
 		}
 	}
 	return ""
-}
-
-// sshTarget is how to reach a server over SSH, as configured.
-func sshTarget(s config.Server, dial remote.DialFunc) (remote.Target, error) {
-	o, err := remote.ParseSSHOptions(s.SSHOptions)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	addr := s.SSHAddr()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, ""
-	}
-	switch {
-	case o.Port != 0:
-		port = strconv.Itoa(o.Port)
-	case port == "" || port == "0":
-		port = strconv.Itoa(config.DefaultSSHPort)
-	}
-	user := s.SSHUser
-	if user == "" {
-		user = "root"
-	}
-	return remote.Target{Addr: net.JoinHostPort(host, port), User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
 }
 
 func (b *base) server(name string) (server, error) {

@@ -187,38 +187,13 @@ func New(cfg *config.Config, o Options) (*Mover, error) {
 		}
 	}
 	for _, s := range cfg.Servers {
-		t, err := sshTarget(s, m.dial)
+		t, err := remote.TargetFor(s, m.dial)
 		if err != nil {
 			return nil, fmt.Errorf("vip mover: server %s: %w", s.Name, err)
 		}
 		m.servers = append(m.servers, server{cfg: s, ssh: t})
 	}
 	return m, nil
-}
-
-// sshTarget is how to reach a server over SSH, as configured.
-func sshTarget(s config.Server, dial remote.DialFunc) (remote.Target, error) {
-	o, err := remote.ParseSSHOptions(s.SSHOptions)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	addr := s.SSHAddr()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, ""
-	}
-	switch {
-	case o.Port != 0:
-		port = strconv.Itoa(o.Port)
-	case port == "" || port == "0":
-		port = strconv.Itoa(config.DefaultSSHPort)
-	}
-	addr = net.JoinHostPort(host, port)
-	user := s.SSHUser
-	if user == "" {
-		user = "root"
-	}
-	return remote.Target{Addr: addr, User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
 }
 
 // Kind implements address.Mover.
