@@ -44,8 +44,9 @@ const (
 
 // Errors a caller may want to tell apart.
 var (
-	// ErrTimeout: an asynchronous change did not complete in time.
-	ErrTimeout = errors.New("timed out waiting for the cloud")
+	// ErrTimeout: an asynchronous change did not complete in time (it is address.ErrTimeout,
+	// shared with the other cloud movers).
+	ErrTimeout = address.ErrTimeout
 	// ErrAuth: the API refused the credentials, or there are none.
 	ErrAuth = errors.New("the Tencent Cloud API refused the credentials")
 	// ErrConflict: the resource is held by a server it should not be, or is
@@ -343,34 +344,10 @@ func (b *base) call(ctx context.Context, op string, f func() error) error {
 	}
 }
 
-// wait polls check every b.poll until it reports done, an error, or
-// b.waitTO passes (an error wrapping ErrTimeout that names the last state).
+// wait polls check every poll_interval until it reports done, an error,
+// or wait_timeout passes (see address.Poller).
 func (b *base) wait(ctx context.Context, what string, check func(ctx context.Context) (done bool, state string, err error)) error {
-	wctx, cancel := context.WithTimeout(ctx, b.waitTO)
-	defer cancel()
-	start := time.Now()
-	var state string
-	for {
-		done, st, err := check(wctx)
-		if err != nil {
-			if wctx.Err() != nil && ctx.Err() == nil {
-				return fmt.Errorf("%s: %w after %s: %s (last state %q)", b.kind, ErrTimeout, b.waitTO, what, state)
-			}
-			return err
-		}
-		state = st
-		if done {
-			b.log.Debug("wait done", "what", what, "state", st, "elapsed", time.Since(start).Round(time.Millisecond))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: waiting for %s: %w (last state %q)", b.kind, what, ctx.Err(), state)
-		case <-wctx.Done():
-			return fmt.Errorf("%s: %w after %s: %s (last state %q)", b.kind, ErrTimeout, b.waitTO, what, state)
-		case <-time.After(b.poll):
-		}
-	}
+	return address.Poller{Kind: b.kind, Timeout: b.waitTO, Interval: b.poll, Log: b.log}.Wait(ctx, what, check)
 }
 
 // describeENIs runs DescribeNetworkInterfaces with ids or filters.
