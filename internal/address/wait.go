@@ -41,9 +41,12 @@ func (p Poller) Wait(ctx context.Context, what string, check func(ctx context.Co
 			return nil
 		}
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: waiting for %s: %w (last state %q)", p.Kind, what, ctx.Err(), state)
 		case <-wctx.Done():
+			// Both are ready when the caller's context ended: that is a
+			// cancellation, not the cloud being slow.
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: waiting for %s: %w (last state %q)", p.Kind, what, ctx.Err(), state)
+			}
 			return fmt.Errorf("%s: %w after %s: %s (last state %q)", p.Kind, ErrTimeout, p.Timeout, what, state)
 		case <-time.After(p.Interval):
 		}
