@@ -102,14 +102,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/cloudmha/cloudmha/internal/cloudsim"
 )
 
 // API versions served.
@@ -188,9 +188,8 @@ type Server struct {
 	closed    bool
 	handlers  []func(Event)
 	emitMu    sync.Mutex
-	listener  net.Listener
-	httpSrv   *http.Server
-	serveDone chan struct{}
+
+	serve cloudsim.Loopback // Start's HTTP server
 }
 
 // New returns a server with no resources.
@@ -237,44 +236,11 @@ func New(o Options) *Server {
 // (http://127.0.0.1:PORT). Addresses that are not loopback are refused:
 // the emulator must never be reachable from outside the machine.
 func (s *Server) Start(addr string) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("aliyun emulator: listen address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "", fmt.Errorf("aliyun emulator: listen address %q is not a loopback IP", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("aliyun emulator: %w", err)
-	}
-	s.mu.Lock()
-	s.listener = ln
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	s.serveDone = make(chan struct{})
-	srv, done := s.httpSrv, s.serveDone
-	s.mu.Unlock()
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("aliyun emulator stopped", "err", err)
-		}
-	}()
-	return "http://" + ln.Addr().String(), nil
+	return s.serve.Start("aliyun emulator", addr, s, s.log)
 }
 
 // Endpoint is the host:port to put in openapi.Config.Endpoint after Start.
-func (s *Server) Endpoint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return ""
-	}
-	return s.listener.Addr().String()
-}
+func (s *Server) Endpoint() string { return s.serve.Endpoint() }
 
 // Close stops serving and cancels pending transitions.
 func (s *Server) Close() error {
@@ -284,14 +250,8 @@ func (s *Server) Close() error {
 		t.Stop()
 	}
 	s.timers = map[*time.Timer]struct{}{}
-	srv, done := s.httpSrv, s.serveDone
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	err := srv.Close()
-	<-done
-	return err
+	return s.serve.Stop()
 }
 
 // SetCredential adds or replaces an access key.
