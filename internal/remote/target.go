@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/cloudmha/cloudmha/internal/config"
+	"github.com/cloudmha/cloudmha/internal/hooks"
 )
 
 // TargetFor is how the address movers reach server s over SSH: its
@@ -32,4 +33,16 @@ func TargetFor(s config.Server, dial DialFunc) (Target, error) {
 		user = "root"
 	}
 	return Target{Addr: net.JoinHostPort(host, port), User: user, Options: o, Timeout: s.SSHConnectionTimeout, Dial: dial}, nil
+}
+
+// AdminShell wraps cmd for a remote shell that changes the host's network
+// (ip, arping): a PATH that has them (non-login SSH sessions often lack
+// /usr/sbin), and `sudo -n sh -c` when sudo is true (an ssh_user other
+// than root).
+func AdminShell(cmd string, sudo bool) string {
+	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
+	if sudo {
+		return "sudo -n sh -c " + hooks.ShellQuote(cmd)
+	}
+	return cmd
 }

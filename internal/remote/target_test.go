@@ -33,3 +33,12 @@ func TestTargetFor(t *testing.T) {
 		t.Error("a bad ssh_options was accepted")
 	}
 }
+
+func TestAdminShell(t *testing.T) {
+	if got := AdminShell("ip addr add 10.0.0.9/32 dev eth0", false); got != "PATH=$PATH:/usr/sbin:/sbin; ip addr add 10.0.0.9/32 dev eth0" {
+		t.Errorf("as root: %q", got)
+	}
+	if got := AdminShell("ip link set dev 'x' up", true); got != `sudo -n sh -c 'PATH=$PATH:/usr/sbin:/sbin; ip link set dev '\''x'\'' up'` {
+		t.Errorf("with sudo: %q", got)
+	}
+}

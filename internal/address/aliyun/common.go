@@ -21,7 +21,6 @@ import (
 	"github.com/cloudmha/cloudmha/internal/address"
 	cloud "github.com/cloudmha/cloudmha/internal/cloud/aliyun"
 	"github.com/cloudmha/cloudmha/internal/config"
-	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
 
@@ -456,11 +455,7 @@ func (b *base) runSSH(ctx context.Context, s server, cmd string) (string, error)
 		return "", fmt.Errorf("%s: ssh %s: %w", b.kind, s.cfg.Name, err)
 	}
 	defer cl.Close()
-	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
-	if s.ssh.User != "root" {
-		cmd = "sudo -n sh -c " + hooks.ShellQuote(cmd)
-	}
-	out, err := cl.Run(ctx, cmd)
+	out, err := cl.Run(ctx, remote.AdminShell(cmd, s.ssh.User != "root"))
 	if err != nil {
 		return string(out), fmt.Errorf("%s: on %s: %w", b.kind, s.cfg.Name, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
 
@@ -19,11 +18,7 @@ func (m *core) guestCommand(add bool, user string) string {
 	} else {
 		cmd = fmt.Sprintf("if ip -o addr show dev %[2]s | grep -qF ' %[1]s '; then ip addr del %[1]s dev %[2]s; fi", p, m.set.iface)
 	}
-	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
-	if m.set.sudo == "yes" || m.set.sudo == "auto" && user != "root" {
-		return "sudo -n sh -c " + hooks.ShellQuote(cmd)
-	}
-	return cmd
+	return remote.AdminShell(cmd, m.set.sudo == "yes" || m.set.sudo == "auto" && user != "root")
 }
 
 // guest adds (or deletes) the address on a server's interface over SSH.

@@ -39,7 +39,6 @@ import (
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	"github.com/cloudmha/cloudmha/internal/config"
-	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
 
@@ -211,11 +210,7 @@ func (m *Mover) server(name string) (server, error) {
 // sh wraps a command for the remote shell: a PATH that has ip and arping
 // (non-login SSH sessions often lack /usr/sbin) and sudo when needed.
 func (m *Mover) sh(s server, cmd string) string {
-	cmd = "PATH=$PATH:/usr/sbin:/sbin; " + cmd
-	if m.sudo == "yes" || m.sudo == "auto" && s.ssh.User != "root" {
-		return "sudo -n sh -c " + hooks.ShellQuote(cmd)
-	}
-	return cmd
+	return remote.AdminShell(cmd, m.sudo == "yes" || m.sudo == "auto" && s.ssh.User != "root")
 }
 
 // garpPIDFile is where the background arping of server s records its PID.
