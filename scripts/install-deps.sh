@@ -10,6 +10,8 @@ need_pkgs=(
   make git ca-certificates
   gcc libc6-dev                   # the race detector (go test -race) needs cgo
   bind9 bind9-utils               # a real DNS server for the rfc2136 mover's tests
+  prometheus prometheus-alertmanager  # alert rules (promtool), the dashboard's queries, alert delivery
+  chromium fonts-dejavu-core      # the status page, tested headless
 )
 missing=()
 for p in "${need_pkgs[@]}"; do
