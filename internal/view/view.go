@@ -39,10 +39,10 @@ type Cluster struct {
 	PauseReason string    `json:"pause_reason,omitempty"`
 	// Blocked: the anti-flapping guard refuses an automatic failover until
 	// an operator acknowledges the last one.
-	Blocked     bool      `json:"blocked"`
-	LastFailover time.Time `json:"last_failover,omitzero"`
-	Address     *Address  `json:"address,omitempty"`
-	Instances   []Instance `json:"instances"`
+	Blocked      bool       `json:"blocked"`
+	LastFailover time.Time  `json:"last_failover,omitzero"`
+	Address      *Address   `json:"address,omitempty"`
+	Instances    []Instance `json:"instances"`
 	// ProbeLatency is the last probe of the primary; ProbeOK its outcome.
 	ProbeLatencyMS float64   `json:"probe_latency_ms"`
 	ProbeOK        bool      `json:"probe_ok"`
