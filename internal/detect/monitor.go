@@ -37,6 +37,9 @@ type MonitorOptions struct {
 	// none is configured.
 	SecondaryCheck func(ctx context.Context) (int, error)
 	Logger         *slog.Logger
+	// OnProbe, when set, is called with every probe of the primary (for
+	// metrics); it must not block.
+	OnProbe func(ProbeResult)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -198,6 +201,9 @@ func (m *Monitor) Run(ctx context.Context, out chan<- Verdict) error {
 			return nil
 		case pr := <-probes:
 			probe, haveProbe = pr, true
+			if m.o.OnProbe != nil {
+				m.o.OnProbe(pr)
+			}
 			if !pr.OK && !pr.AliveError {
 				startRead()
 			}

@@ -196,6 +196,12 @@ func (p *Plan) Server(name string) (config.Server, bool) {
 }
 
 // newID returns a run identifier: time plus a random suffix.
+// NewRunID returns a fresh run ID: the time and a random suffix. The
+// manager names a failover with it as soon as the primary is declared dead,
+// so the detection, the notifications and every log line of the run share
+// it.
+func NewRunID(now time.Time) string { return newID(now) }
+
 func newID(now time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])

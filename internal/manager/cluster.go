@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudmha/cloudmha/internal/address"
@@ -51,6 +52,9 @@ type Cluster struct {
 	mover address.Mover
 	ops   *failover.SQLOps
 	run   hooks.Runner
+	// runID is the correlation ID of the failover or switchover under way;
+	// the cluster's logger adds it to every line (see runTag).
+	runID *atomic.Pointer[string]
 }
 
 // OpenCluster wires a cluster: the address mover named in the
@@ -61,7 +65,8 @@ func OpenCluster(cfg *config.Config, d Deps) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("cluster", cfg.Name)
+	runID := new(atomic.Pointer[string])
+	log = slog.New(newRunTag(log.Handler(), runID)).With("cluster", cfg.Name)
 	if d.SnapshotBudget <= 0 {
 		d.SnapshotBudget = 3 * time.Second
 	}
@@ -73,7 +78,28 @@ func OpenCluster(cfg *config.Config, d Deps) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
 	}
-	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run}, nil
+	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run, runID: runID}, nil
+}
+
+// beginRun names the run about to start (or returns the name of the one
+// under way): from now on every line of the cluster's log carries it.
+func (c *Cluster) beginRun() string {
+	if id := c.runID.Load(); id != nil && *id != "" {
+		return *id
+	}
+	id := failover.NewRunID(time.Now())
+	c.runID.Store(&id)
+	return id
+}
+
+// endRun stops tagging the log.
+func (c *Cluster) endRun() { c.runID.Store(nil) }
+
+// instrument makes the mover report its operations to rec.
+func (c *Cluster) instrument(rec Recorder) {
+	if c.mover != nil {
+		c.mover = instrumentedMover{Mover: c.mover, rec: rec}
+	}
 }
 
 // Close releases connections.
@@ -161,6 +187,10 @@ func (c *Cluster) Switchover(ctx context.Context, o failover.SwitchOptions, conf
 		return nil, fmt.Errorf("another topology change is running: %w", err)
 	}
 	defer lock.Unlock()
+	if o.ID == "" {
+		o.ID = c.beginRun()
+		defer c.endRun()
+	}
 	snap := c.Snapshot(ctx)
 	plan, err := failover.PlanSwitchover(snap, c.Cfg, o)
 	if err != nil {
@@ -198,6 +228,10 @@ func (c *Cluster) Failover(ctx context.Context, o failover.Options, confirmedDea
 		return nil, fmt.Errorf("another topology change is running: %w", err)
 	}
 	defer lock.Unlock()
+	if o.ID == "" {
+		o.ID = c.beginRun()
+		defer c.endRun()
+	}
 	// Whether the dead host answers SSH decides salvage; find out while the
 	// survivors are read, not after.
 	sshProbe := make(chan failover.Tristate, 1)

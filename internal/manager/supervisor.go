@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/cloudmha/cloudmha/internal/address"
@@ -15,6 +15,7 @@ import (
 	"github.com/cloudmha/cloudmha/internal/failover"
 	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/mysql"
+	"github.com/cloudmha/cloudmha/internal/notify"
 	"github.com/cloudmha/cloudmha/internal/store"
 	"github.com/cloudmha/cloudmha/internal/topology"
 )
@@ -34,55 +35,18 @@ type Options struct {
 	RefreshEvery time.Duration
 	// Policy tunes detection.
 	Policy detect.Policy
+	// Recorder, when set, returns the metrics recorder of a cluster.
+	Recorder func(cluster string) Recorder
 }
 
 // Run watches every cluster until ctx ends (SIGTERM: `cloudmha stop`). Each
 // cluster has its own supervisor; one failing does not stop the others.
 func Run(ctx context.Context, cfgs []*config.Config, o Options) error {
-	if o.BlockPeriod <= 0 {
-		o.BlockPeriod = 480 * time.Minute
+	m, err := New(cfgs, o)
+	if err != nil {
+		return err
 	}
-	if o.RefreshEvery <= 0 {
-		o.RefreshEvery = 5 * time.Second
-	}
-	log := o.Deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var sups []*supervisor
-	for _, cfg := range cfgs {
-		c, err := OpenCluster(cfg, o.Deps)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		lock, err := store.TryLock(c.path(".manager.lock"))
-		if err != nil {
-			return fmt.Errorf("cluster %s: another manager watches it: %w", cfg.Name, err)
-		}
-		defer lock.Unlock()
-		if mv := c.Mover(); mv != nil && mv.Kind() == "vip" && cfg.ShutdownScript == "" {
-			c.log.Warn("the vip mover cannot take the VIP from a primary that is cut off the network; " +
-				"without a shutdown_script (IPMI, cloud stop) such a primary keeps the VIP and can take writes when its link returns, " +
-				"until this manager fences it. Configure shutdown_script or use a cloud address mover")
-		}
-		sups = append(sups, &supervisor{c: c, o: o, log: c.log, statusPath: store.StatusPath(cfg.ManagerWorkdir, cfg.Name)})
-	}
-	var wg sync.WaitGroup
-	for _, s := range sups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.run(ctx)
-		}()
-	}
-	log.Info("manager started", "clusters", len(sups), "pid", os.Getpid())
-	wg.Wait()
-	for _, s := range sups {
-		_ = os.Remove(s.statusPath)
-	}
-	log.Info("manager stopped")
-	return nil
+	return m.Run(ctx)
 }
 
 // supervisor watches one cluster.
@@ -90,7 +54,11 @@ type supervisor struct {
 	c          *Cluster
 	o          Options
 	log        *slog.Logger
+	w          *watched
 	statusPath string
+	// kick asks the watch loop for a topology refresh now (after an
+	// operator's action).
+	kick chan struct{}
 
 	primary  config.Server
 	lastGTID mysql.GTIDSet // the primary's last known GTID set
@@ -99,11 +67,20 @@ type supervisor struct {
 	state store.State
 }
 
+// poke asks for a topology refresh; it never blocks.
+func (s *supervisor) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (s *supervisor) setStatus(st store.State) {
 	if st != s.state {
 		s.log.Info("status", "state", st.String(), "primary", s.primary.Name)
 	}
 	s.state = st
+	s.w.setState(st)
 	primary := s.primary.Host()
 	if err := store.WriteStatus(s.statusPath, store.Status{PID: os.Getpid(), State: st, Primary: primary}); err != nil {
 		s.log.Error("write status", "err", err)
@@ -195,12 +172,15 @@ func (s *supervisor) watch(ctx context.Context) error {
 	}
 	s.primary = primary
 	s.remember(snap)
+	s.w.setSnapshot(snap, primary.Name)
 	if sc, ok := s.c.Mover().(address.StatusChecker); ok && s.c.Mover() != nil {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := sc.Status(sctx, target(primary))
 		cancel()
 		if err != nil {
 			s.setStatus(store.ConfigError)
+			s.w.emit(notify.Event{Kind: notify.KindMoverFailure, Title: "address mover status check failed for primary " + primary.Name,
+				Text: err.Error(), Fields: fieldsOf("mover", s.c.Mover().Kind(), "primary", primary.Name)}, true)
 			return fmt.Errorf("address mover status check: %w", err)
 		}
 	}
@@ -212,6 +192,7 @@ func (s *supervisor) watch(ctx context.Context) error {
 		Config: s.c.Cfg, Primary: primary, Replicas: replicas, Policy: s.o.Policy,
 		Dial: mysql.DialFunc(s.o.Deps.Dial), Logger: s.log,
 		SecondaryCheck: s.secondaryCheck(primary),
+		OnProbe:        s.w.setProbe,
 	})
 	monErr := make(chan error, 1)
 	go func() { monErr <- mon.Run(mctx, verdicts) }()
@@ -226,6 +207,7 @@ func (s *supervisor) watch(ctx context.Context) error {
 			every = time.Second
 		}
 		refresh := time.After(every)
+		doRefresh := false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -234,32 +216,71 @@ func (s *supervisor) watch(ctx context.Context) error {
 		case v := <-verdicts:
 			prev := lastKind
 			lastKind = v.Kind
+			s.w.setVerdict(v)
 			switch v.Kind {
 			case detect.Healthy:
+				if prev == detect.UnreachablePrimary {
+					s.w.emit(notify.Event{Kind: "recovered", Severity: notify.SeverityInfo,
+						Title: "primary " + primary.Name + " answers again", Fields: fieldsOf("primary", primary.Name)}, true)
+				}
 				s.setStatus(store.Running)
 			case detect.Suspect:
 				s.setStatus(store.PingFailing)
 			case detect.UnreachablePrimary:
 				if prev != detect.UnreachablePrimary {
 					s.log.Warn("primary unreachable from the manager but not dead: no failover", "primary", primary.Name, "reason", v.Reason, "evidence", v.Evidence)
+					s.w.emit(notify.Event{Kind: notify.KindUnreachablePrimary, Title: "primary " + primary.Name + " unreachable from the manager; the replicas still see it: no failover",
+						Text: v.Reason, Fields: fieldsOf("primary", primary.Name, "evidence", strings.Join(v.Evidence, "; "))}, true)
 				}
 				s.setStatus(store.PingFailing)
 			case detect.DeadPrimary:
+				first := prev != detect.DeadPrimary
+				id := s.c.beginRun()
 				s.log.Error("primary is dead", "primary", primary.Name, "reason", v.Reason, "evidence", v.Evidence, "since", v.Since)
 				s.setStatus(store.PingFailed)
-				if s.blocked() {
+				if first {
+					if !v.Since.IsZero() {
+						s.w.rec.ObserveDetection(time.Since(v.Since))
+					}
+					s.w.emit(notify.Event{ID: id, Kind: notify.KindDetection, Title: "primary " + primary.Name + " is dead",
+						Text: v.Reason, Fields: fieldsOf("primary", primary.Name, "evidence", strings.Join(v.Evidence, "; "))}, true)
+				}
+				if p := s.w.paused(); p != nil {
+					if first {
+						s.log.Error("automatic failover is paused: not failing over", "paused_by", p.By, "reason", p.Reason)
+						s.w.rec.ObserveChange("failover", "blocked", 0, 0)
+						s.w.emit(notify.Event{ID: id, Kind: notify.KindAntiFlapBlock, Title: "failover NOT started: automatic failover is paused by " + p.By,
+							Text: p.Reason, Fields: fieldsOf("primary", primary.Name, "paused_by", p.By)}, true)
+					}
+					s.c.endRun()
+					continue
+				}
+				if s.blocked(id) {
+					s.c.endRun()
 					continue // stays PING_FAILED / FAILOVER_ERROR until acknowledged
 				}
 				cancel()
-				s.failover(ctx, primary)
+				s.failover(ctx, primary, id)
+				s.c.endRun()
 				return nil
 			}
 		case <-refresh:
+			doRefresh = true
+		case <-s.kick:
+			doRefresh = true
+		}
+		if doRefresh {
 			snap := s.c.Snapshot(ctx)
 			s.remember(snap)
 			s.fenceReturned(ctx, snap)
-			if p, _, err := s.findPrimary(snap); err == nil && p.Name != primary.Name {
-				s.log.Warn("the primary changed outside this manager; following it", "old", primary.Name, "new", p.Name)
+			p, _, err := s.findPrimary(snap)
+			if err == nil {
+				s.w.setSnapshot(snap, p.Name)
+			}
+			if err == nil && p.Name != primary.Name {
+				s.log.Warn("the primary changed; following it", "old", primary.Name, "new", p.Name)
+				s.w.emit(notify.Event{Kind: "primary_changed", Severity: notify.SeverityInfo, Title: "primary is now " + p.Name,
+					Fields: fieldsOf("old", primary.Name, "new", p.Name)}, false)
 				return nil
 			}
 		}
@@ -277,7 +298,7 @@ func (s *supervisor) remember(snap *topology.Snapshot) {
 }
 
 // blocked applies anti-flapping (MHA's last_failover_minute).
-func (s *supervisor) blocked() bool {
+func (s *supervisor) blocked(id string) bool {
 	if s.o.IgnoreLastFailover {
 		return false
 	}
@@ -288,20 +309,47 @@ func (s *supervisor) blocked() bool {
 	if s.state != store.FailoverError {
 		s.log.Error("failover refused: the last failover was too recent (anti-flapping); run `cloudmha ack` to allow it",
 			"last_failover", at, "block_period", s.o.BlockPeriod, "file", s.c.CompletePath())
+		s.w.rec.ObserveChange("failover", "blocked", 0, 0)
+		s.w.rec.SetBlocked(true)
+		s.w.emit(notify.Event{ID: id, Kind: notify.KindAntiFlapBlock,
+			Title:  "failover refused: the last failover was too recent (anti-flapping); acknowledge it to allow a new one",
+			Fields: fieldsOf("primary", s.primary.Name, "last_failover", at.Format(time.RFC3339), "block_period", s.o.BlockPeriod.String())}, true)
 	}
 	s.setStatus(store.FailoverError)
 	return true
 }
 
-func (s *supervisor) failover(ctx context.Context, dead config.Server) {
+func (s *supervisor) failover(ctx context.Context, dead config.Server, id string) {
 	s.setStatus(store.FailoverRunning)
+	s.w.emit(notify.Event{ID: id, Kind: notify.KindFailoverStart, Title: "failover of " + dead.Name + " started",
+		Fields: fieldsOf("old_primary", dead.Name)}, true)
 	start := time.Now()
-	rep, err := s.c.Failover(ctx, failover.Options{Dead: dead.Name, DeadGTIDs: s.lastGTID}, true, nil)
+	rep, err := s.c.Failover(ctx, failover.Options{Dead: dead.Name, DeadGTIDs: s.lastGTID, ID: id}, true, nil)
+	s.w.rec.SetBlocked(false)
 	if err != nil {
 		s.log.Error("failover failed", "dead", dead.Name, "err", err, "elapsed", time.Since(start))
 		s.setStatus(store.FailoverError)
+		s.w.rec.ObserveChange("failover", "error", time.Since(start), 0)
+		f := fieldsOf("old_primary", dead.Name, "elapsed", time.Since(start).Round(time.Millisecond).String())
+		if rep != nil {
+			f = reportFields(rep)
+			s.w.moverFailures(rep)
+		}
+		s.w.emit(notify.Event{ID: id, Kind: notify.KindFailoverEnd, Severity: notify.SeverityCritical,
+			Title: "failover of " + dead.Name + " FAILED", Text: err.Error(), Fields: f}, true)
 		return
 	}
+	s.w.rec.ObserveChange("failover", "success", time.Since(start), 0)
+	s.w.rec.SetLastFailover(time.Now())
+	s.w.setHolder(rep.NewPrimary)
+	s.w.setPrimary(rep.NewPrimary)
+	s.w.moverFailures(rep)
+	sev := notify.SeverityWarning
+	if rep.LostText != "" || len(rep.Failed) > 0 {
+		sev = notify.SeverityCritical
+	}
+	s.w.emit(notify.Event{ID: id, Kind: notify.KindFailoverEnd, Severity: sev,
+		Title: fmt.Sprintf("failover %s → %s done", rep.OldPrimary, rep.NewPrimary), Fields: reportFields(rep)}, true)
 	s.fence[dead.Name] = true
 	s.log.Info("failover complete", "old_primary", rep.OldPrimary, "new_primary", rep.NewPrimary,
 		"elapsed", time.Since(start), "salvaged", rep.Salvaged, "lost", rep.LostText, "repointed", rep.Repointed, "failed", rep.Failed)
@@ -324,6 +372,8 @@ func (s *supervisor) fenceReturned(ctx context.Context, snap *topology.Snapshot)
 		}
 		if !st.ReadOnly {
 			s.log.Error("old primary came back writable: fencing it", "server", n.Server.Name)
+			s.w.emit(notify.Event{Kind: "fence", Severity: notify.SeverityCritical, Title: "old primary " + n.Server.Name + " came back writable: fencing it",
+				Fields: fieldsOf("server", n.Server.Name, "primary", s.primary.Name)}, true)
 			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := s.c.ops.SetReadOnly(fctx, n.Server, true); err != nil {
 				s.log.Error("fence returned primary: read_only", "server", n.Server.Name, "err", err)
