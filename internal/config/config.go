@@ -297,9 +297,13 @@ func (g ContactGroup) Selects(severity, kind string) bool {
 		(len(g.Kinds) == 0 || slices.Contains(g.Kinds, kind))
 }
 
-// Metrics configures the Prometheus endpoint.
+// Metrics configures the Prometheus endpoint and the pushes to cloud
+// monitoring services.
 type Metrics struct {
 	Listen string // host:port, "" = disabled
+	// Push lists the cloud monitoring services the key metrics are also
+	// pushed to (YAML metrics.push; app.cnf has no equivalent).
+	Push []MetricPush
 }
 
 // IgnoredParam is a parameter that was accepted and has no effect.

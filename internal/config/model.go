@@ -134,6 +134,8 @@ type source struct {
 	notifyPos   []layer
 	groups      []ContactGroup
 	groupPos    []layer
+	push        []MetricPush
+	pushPos     []layer
 
 	ignored []IgnoredParam
 	errs    errList
@@ -342,6 +344,7 @@ func (s *source) build() (*Config, error) {
 	c.Address.DNS = s.addrDNS
 	c.Notify = s.notify
 	c.ContactGroups = s.groups
+	c.Metrics.Push = s.push
 
 	sshUser := s.defaultSSHUser()
 	inh := inheritable(s.def.keys)

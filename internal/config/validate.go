@@ -16,6 +16,7 @@ type locator interface {
 	binlog(i int, key string) (file string, line int, disp string)
 	notify(i int, key string) (file string, line int, disp string)
 	group(i int, key string) (file string, line int, disp string)
+	push(i int, key string) (file string, line int, disp string)
 	servers() (file string, line int, disp string)
 }
 
@@ -62,6 +63,13 @@ func (l srcLocator) group(i int, key string) (string, int, string) {
 	return noLocator{}.group(i, key)
 }
 
+func (l srcLocator) push(i int, key string) (string, int, string) {
+	if i < len(l.s.pushPos) {
+		return l.s.pushPos[i].pos(key)
+	}
+	return noLocator{}.push(i, key)
+}
+
 func (l srcLocator) servers() (string, int, string) {
 	return l.s.serversFile, l.s.serversLine, l.s.serversKey
 }
@@ -81,6 +89,9 @@ func (noLocator) notify(i int, key string) (string, int, string) {
 }
 func (noLocator) group(i int, key string) (string, int, string) {
 	return "", 0, fmt.Sprintf("contact_groups[%d].%s", i, key)
+}
+func (noLocator) push(i int, key string) (string, int, string) {
+	return "", 0, fmt.Sprintf("metrics.push[%d].%s", i, key)
 }
 func (noLocator) servers() (string, int, string) { return "", 0, "servers" }
 
@@ -185,6 +196,7 @@ func validate(c *Config, loc locator, errs *errList) {
 			report(errs, "must be host:port, e.g. 127.0.0.1:9104 (got %s)", quoteVal(l))(loc.app("metrics_listen"))
 		}
 	}
+	validateMetricsPush(c, loc, errs)
 }
 
 func validateApp(c *Config, loc locator, errs *errList) {

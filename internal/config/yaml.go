@@ -317,6 +317,10 @@ func (p *yamlParser) appSection(sec yamlSection, pr yamlPair) {
 			p.s.addrDNS = p.addressLayer(c)
 			continue
 		}
+		if sec.name == "metrics" && c.key == "push" {
+			p.metricsPush(c)
+			continue
+		}
 		idx := slices.IndexFunc(sec.keys, func(k [2]string) bool { return k[0] == c.key })
 		if idx < 0 {
 			p.s.errs.add(p.file, c.line, c.disp, "unknown key")

@@ -87,9 +87,9 @@ func TestManagerViewAndAlerts(t *testing.T) {
 	if names["ReplicationLag"] != "server2" || names["ReplicationStopped"] != "server3" || len(alerts) != 2 {
 		t.Fatalf("alerts %+v", alerts)
 	}
-	// A dead verdict adds a critical alert that sorts first.
+	// A dead verdict adds a critical alert.
 	w.setVerdict(detect.Verdict{Kind: detect.DeadPrimary, Reason: "no replica sees it"})
-	if a := m.Alerts(); a[0].Name != "PrimaryDead" || a[0].Severity != "critical" {
+	if a := m.Alerts(); len(a) != 3 || a[2].Name != "PrimaryDead" || a[2].Severity != "critical" || a[2].Instance != "server1" {
 		t.Fatalf("alerts %+v", a)
 	}
 	// The condition clears: the alert goes.

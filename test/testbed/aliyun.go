@@ -178,3 +178,48 @@ func (p *AliyunPlane) Close() error {
 	<-p.done
 	return p.VPC.Close()
 }
+
+// EIP adds the EIP e to the emulator (e.IP an address of the internet's
+// public pool, Internet.PublicIP; associated as e says, e.g. with db1's
+// instance, which is InUse at once) and makes the internet's NAT gateway
+// follow it: the public address reaches the private address the emulator
+// maps it to from the moment an association completes (InUse) until an
+// unassociation completes (Available), and nothing otherwise — still
+// Associating reaches nothing yet, Unassociating still reaches the old
+// target, the conservative reading of both asynchronous states.
+func (p *AliyunPlane) EIP(ctx context.Context, inet *Internet, e alisim.EIP) error {
+	if e.AllocationID == "" || e.IP == "" {
+		return fmt.Errorf("testbed: aliyun EIP needs an allocation id and a public address")
+	}
+	if err := inet.AddEIP(ctx, e.IP); err != nil {
+		return err
+	}
+	p.Sim.OnChange(func(ev alisim.Event) {
+		if ev.ResourceID != e.AllocationID {
+			return
+		}
+		switch ev.Type {
+		case alisim.EventEIPAssociated:
+			if err := inet.Bind(context.Background(), e.IP, ev.IP); err != nil {
+				p.record(fmt.Sprintf("eip associated %s: NAT gateway: %v", p.b.hostOfIP(ev.IP), err))
+				return
+			}
+			p.record("eip associated " + p.b.hostOfIP(ev.IP))
+		case alisim.EventEIPUnassociated:
+			if err := inet.Bind(context.Background(), e.IP, ""); err != nil {
+				p.record(fmt.Sprintf("eip unassociated %s: NAT gateway: %v", p.b.hostOfIP(ev.IP), err))
+				return
+			}
+			p.record("eip unassociated " + p.b.hostOfIP(ev.IP))
+		case alisim.EventEIPAssociating, alisim.EventEIPUnassociating:
+			p.record(strings.TrimPrefix(ev.Type, "eip.") + " " + p.b.hostOfIP(ev.IP))
+		}
+	})
+	p.Sim.AddEIP(e)
+	if got, ok := p.Sim.GetEIP(e.AllocationID); ok && got.Status == alisim.StatusInUse {
+		if err := inet.Bind(ctx, e.IP, got.PrivateIP); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -143,6 +144,8 @@ type Bed struct {
 	subnet netip.Prefix
 	mu     sync.Mutex
 	lock   *os.File // the machine-wide lock while this process holds it
+	nsMu   sync.Mutex
+	extra  []string // namespaces built on demand (Bed.Internet), in order
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
@@ -433,13 +436,33 @@ func (b *Bed) Replicas(primary string) []*Host {
 	return out
 }
 
-// Namespaces lists every namespace of the bed, the switch first.
+// Namespaces lists every namespace of the bed, the switch first and those
+// built on demand (the internet's, Bed.Internet) last.
 func (b *Bed) Namespaces() []string {
 	out := []string{b.SwitchNS}
 	for _, h := range b.Hosts {
 		out = append(out, h.NS)
 	}
-	return append(out, b.ClientNS, b.ManagerNS)
+	out = append(out, b.ClientNS, b.ManagerNS)
+	b.nsMu.Lock()
+	defer b.nsMu.Unlock()
+	return append(out, b.extra...)
+}
+
+// addNamespace records a namespace built after Up (the internet's), so that
+// Namespaces lists it; Down removes it with every <prefix>-* namespace.
+func (b *Bed) addNamespace(ns string) {
+	b.nsMu.Lock()
+	defer b.nsMu.Unlock()
+	if !slices.Contains(b.extra, ns) {
+		b.extra = append(b.extra, ns)
+	}
+}
+
+func (b *Bed) removeNamespace(ns string) {
+	b.nsMu.Lock()
+	defer b.nsMu.Unlock()
+	b.extra = slices.DeleteFunc(b.extra, func(s string) bool { return s == ns })
 }
 
 // Exec runs `ip netns exec NS name args…` and returns its combined output;
