@@ -64,6 +64,16 @@ func ParseState(s string) (State, error) {
 	return st, nil
 }
 
+// StateByName returns the state MHA spells name (PING_OK, …).
+func StateByName(name string) (State, bool) {
+	for st, n := range stateNames {
+		if n == name {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
 // Status is one line of the status file.
 type Status struct {
 	PID     int
