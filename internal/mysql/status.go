@@ -211,10 +211,10 @@ func (f Flavor) statusVariables() []string {
 	return vars
 }
 
-// statusVariablesSQL reads the status variables and every semi-sync variable in
-// one statement.
-func (f Flavor) statusVariablesSQL() string {
-	names := f.statusVariables()
+// statusVariablesSQL reads the status variables, extra ones and every
+// semi-sync variable in one statement.
+func (f Flavor) statusVariablesSQL(extra ...string) string {
+	names := append(f.statusVariables(), extra...)
 	quoted := make([]string, len(names))
 	for i, n := range names {
 		quoted[i] = "'" + n + "'"
@@ -228,46 +228,59 @@ func (f Flavor) statusVariablesSQL() string {
 // status and binlog status. It needs the REPLICATION CLIENT privilege
 // (BINLOG MONITOR and SLAVE MONITOR on MariaDB 10.5+).
 func (i *Instance) Status(ctx context.Context) (*Status, error) {
+	st, _, err := i.readStatus(ctx, nil)
+	return st, err
+}
+
+// readStatus is Status, and StatusAndStats when so is not nil.
+func (i *Instance) readStatus(ctx context.Context, so *StatsOptions) (*Status, *Stats, error) {
 	start := time.Now()
 	conn, err := i.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("status of %s: %w", i.addr, err)
+		return nil, nil, fmt.Errorf("status of %s: %w", i.addr, err)
 	}
 	defer conn.Close()
 
 	f := i.flavor
-	vars, err := queryNameValue(ctx, conn, f.statusVariablesSQL())
-	if err != nil {
-		return nil, fmt.Errorf("status of %s: read variables: %w", i.addr, err)
+	varsSQL, statusSQL := f.statusVariablesSQL(), "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync%'"
+	if so != nil {
+		varsSQL, statusSQL = f.statusVariablesSQL(statsVariables...), statsStatusSQL
 	}
-	semiStatus, err := queryNameValue(ctx, conn, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync%'")
+	vars, err := queryNameValue(ctx, conn, varsSQL)
 	if err != nil {
-		return nil, fmt.Errorf("status of %s: read semi-sync status: %w", i.addr, err)
+		return nil, nil, fmt.Errorf("status of %s: read variables: %w", i.addr, err)
+	}
+	globalStatus, err := queryNameValue(ctx, conn, statusSQL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("status of %s: read global status: %w", i.addr, err)
 	}
 	st, err := statusFromVariables(f, vars)
 	if err != nil {
-		return nil, fmt.Errorf("status of %s: %w", i.addr, err)
+		return nil, nil, fmt.Errorf("status of %s: %w", i.addr, err)
 	}
 	st.Addr = i.addr
 	st.TakenAt = start
-	st.SemiSync = parseSemiSync(vars, semiStatus)
+	st.SemiSync = parseSemiSync(vars, globalStatus)
 
 	if st.Replica, err = i.replicaStatus(ctx, conn); err != nil {
-		return nil, fmt.Errorf("status of %s: %w", i.addr, err)
+		return nil, nil, fmt.Errorf("status of %s: %w", i.addr, err)
 	}
 	if st.LogBin {
 		rows, err := queryMaps(ctx, conn, f.ShowBinlogStatusSQL())
 		if err != nil {
-			return nil, fmt.Errorf("status of %s: %s: %w", i.addr, f.ShowBinlogStatusSQL(), err)
+			return nil, nil, fmt.Errorf("status of %s: %s: %w", i.addr, f.ShowBinlogStatusSQL(), err)
 		}
 		if len(rows) > 0 {
 			if st.Binlog, st.BinlogFilters, err = parseBinlogStatus(rows[0]); err != nil {
-				return nil, fmt.Errorf("status of %s: %w", i.addr, err)
+				return nil, nil, fmt.Errorf("status of %s: %w", i.addr, err)
 			}
 		}
 	}
 	st.Elapsed = time.Since(start)
-	return st, nil
+	if so == nil {
+		return st, nil, nil
+	}
+	return st, i.readStats(ctx, conn, st, vars, globalStatus, *so), nil
 }
 
 // statusFromVariables fills a Status from lower-case variable name -> value.

@@ -33,6 +33,10 @@ type NodeState struct {
 	// ReplGrantsErr is set when the replication account could not be read
 	// (for example, the monitoring user lacks SELECT on mysql.user).
 	ReplGrantsErr error
+	// Stats are the server's statistics for metrics, read in the same round
+	// as Status when the reader asks for them (MySQLReader.Stats); nil
+	// otherwise. Failures of their optional parts are in Stats.Err.
+	Stats *mysql.Stats
 }
 
 // Node is one configured server in a Snapshot.
