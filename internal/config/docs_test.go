@@ -22,7 +22,7 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Name != "app1" || len(c.Servers) != 3 || len(c.BinlogServers) != 1 || len(c.Notify) != 3 ||
-		c.Address.Mover != MoverVIP || c.Address.Prefix != 24 || c.Metrics.Listen == "" {
+		c.Address.Mover != MoverVIP || c.Address.Prefix != 24 || c.Metrics.Listen == "" || len(c.Metrics.Push) != 2 {
 		t.Errorf("unexpected example config: %+v", c)
 	}
 	if c.Servers[2].Password.Value() != "x3" || c.Servers[0].Password.Value() != "x1" {

@@ -50,6 +50,8 @@ var actions = map[string]struct {
 	"AuthorizeSecurityGroup":         {VersionECS, (*Server).authorizeSecurityGroup},
 	"RevokeSecurityGroup":            {VersionECS, (*Server).revokeSecurityGroup},
 	"DescribeSecurityGroupAttribute": {VersionECS, (*Server).describeSecurityGroupAttribute},
+	// CloudMonitor custom metrics (cms.go).
+	"PutCustomMetric": {VersionCMS, (*Server).putCustomMetric},
 }
 
 // signature-only parameters, left out of the ClientToken comparison.

@@ -1,9 +1,9 @@
 // Package aliyun is a local emulator of the Alibaba Cloud ECS (2014-05-26),
 // VPC (2016-04-28) and Alidns (2015-01-09) OpenAPIs that cloudmha's address
-// movers use. The unmodified official Darabonba SDK clients talk to it over
-// plain HTTP on 127.0.0.1; one port serves the three products (the Alidns
-// SDK's central endpoint is replaced by openapi.Config.Endpoint like the
-// others'):
+// movers use, and of CloudMonitor's (2019-01-01) custom metrics. The
+// unmodified official Darabonba SDK clients talk to it over plain HTTP on
+// 127.0.0.1; one port serves every product (the Alidns SDK's central
+// endpoint is replaced by openapi.Config.Endpoint like the others'):
 //
 //	cfg := &openapi.Config{Endpoint: tea.String("127.0.0.1:PORT"), Protocol: tea.String("HTTP"),
 //		AccessKeyId: …, AccessKeySecret: …, RegionId: tea.String("cn-hangzhou")}
@@ -79,6 +79,16 @@
 //     authorizing an existing rule succeeds without a duplicate, revoking an
 //     absent one succeeds; DescribeSecurityGroupAttribute lists
 //     Permissions.Permission.
+//   - CloudMonitor (2019-01-01) custom metrics: PutCustomMetric
+//     (MetricList.N.{GroupId, MetricName, Type, Values, Dimensions, Period,
+//     Time}, N up to 21, or one JSON array in MetricList) is validated
+//     whole — GroupId numeric, Type 0 with Values {"value": v} or Type 1
+//     with Period 60/300, Dimensions a JSON object of 1–64 character keys
+//     and values from [A-Za-z0-9._/\-] (longer ones cut), Time in
+//     milliseconds or UTC — and stored all or nothing; CustomMetrics
+//     returns the points. The error codes are guesses (MissingParameter,
+//     InvalidParameter); the service's HTTP-200 answers with a Code other
+//     than "200" are not emulated.
 //
 // Transitions complete after Options.Latency (SetLatency, SetResourceLatency
 // change it at run time). ClientToken makes calls idempotent (the same
@@ -190,6 +200,9 @@ type Server struct {
 	emitMu    sync.Mutex
 
 	serve cloudsim.Loopback // Start's HTTP server
+
+	// customMetrics are the CloudMonitor points received (cms.go).
+	customMetrics []CustomMetric
 }
 
 // New returns a server with no resources.
