@@ -151,7 +151,10 @@ skipped. Exit status 0 when every path works, 1 otherwise.`,
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var cf confFlags
+	var (
+		cf confFlags
+		af apiFlags
+	)
 	cmd := &cobra.Command{
 		Use:     "status --conf=app1.cnf",
 		Aliases: []string{"masterha_check_status"},
@@ -162,9 +165,16 @@ masterha_check_status does. The exit status is MHA's state number:
   0 PING_OK (running)   2 NOT_RUNNING   10 INITIALIZING_MONITOR
   20 PING_FAILING       21 PING_FAILED  31 CONFIG_ERROR   32 TIMESTAMP_OLD
   50 FAILOVER_RUNNING   51 FAILOVER_ERROR
-and 1 when the configuration cannot be read.`,
+and 1 when the configuration cannot be read.
+
+With --api (or $CLOUDMHA_API) it asks a running manager instead, and also
+prints every instance's role, replication threads and lag, and who holds the
+address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if af.enabled() {
+				return apiStatus(cmd.Context(), g, &af, &cf)
+			}
 			cfg, err := cf.load(g)
 			if err != nil {
 				return exitCode(1, err)
@@ -186,7 +196,8 @@ and 1 when the configuration cannot be read.`,
 			return exitCode(int(state), nil)
 		},
 	}
-	cf.register(cmd)
+	cf.registerOptional(cmd)
+	af.register(cmd)
 	return cmd
 }
 

@@ -31,6 +31,7 @@ func newManagerCmd(g *globals) *cobra.Command {
 		ignoreLast  bool
 		lastMinute  int
 		checkOnly   bool
+		hf          httpFlags
 		ignoredBool bool
 		ignoredStr  string
 	)
@@ -48,10 +49,16 @@ new topology (MHA exits after one failover; cloudmha does not).
 Status, journal, history and reports are kept in manager_workdir; ` + "`cloudmha status`" + `
 reads the status, ` + "`cloudmha stop`" + ` stops the manager, ` + "`cloudmha ack`" + ` lifts the
 anti-flapping block after a failover. A manager restarted in the middle of a
-failover resumes it from the journal.`,
+failover resumes it from the journal.
+
+With --http-listen (or metrics.listen in the configuration) the manager
+serves Prometheus metrics at /metrics, a JSON API at /api/v1/ and a status
+page at /. Notifications (notify: in the configuration) go out on
+detection, failover start and end, switchovers, anti-flapping blocks and
+address mover failures.`,
 		Example: `  cloudmha manager --conf=/etc/masterha/app1.cnf
   masterha_manager --conf=/etc/masterha/app1.cnf --ignore_last_failover
-  cloudmha manager --conf-dir=/etc/cloudmha/clusters`,
+  cloudmha manager --conf-dir=/etc/cloudmha/clusters --http-listen=10.0.0.5:9104 --api-token-file=/etc/cloudmha/api.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			paths, err := confPaths(confs, confDir)
@@ -82,11 +89,15 @@ failover resumes it from the journal.`,
 				}
 				return nil
 			}
-			return manager.Run(cmd.Context(), cfgs, manager.Options{
+			err = runManager(cmd.Context(), g, cfgs, manager.Options{
 				Deps:               manager.Deps{Logger: g.logger()},
 				IgnoreLastFailover: ignoreLast,
 				BlockPeriod:        time.Duration(lastMinute) * time.Minute,
-			})
+			}, &hf)
+			if err != nil {
+				return exitCode(1, err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&confs, "conf", nil, "cluster configuration (MHA app.cnf or YAML); repeat for several clusters")
@@ -95,6 +106,7 @@ failover resumes it from the journal.`,
 	cmd.Flags().BoolVar(&ignoreLast, "ignore_last_failover", false, "fail over even if the last failover was within --last_failover_minute")
 	cmd.Flags().IntVar(&lastMinute, "last_failover_minute", 480, "anti-flapping block period after a failover, in minutes")
 	cmd.Flags().BoolVar(&checkOnly, "check_only", false, "check the configuration and the address mover, then exit")
+	hf.register(cmd)
 	// Accepted for MHA compatibility; cloudmha behaves as if set sensibly.
 	cmd.Flags().BoolVar(&ignoredBool, "wait_on_monitor_error", false, "accepted for MHA compatibility (cloudmha always retries)")
 	cmd.Flags().BoolVar(&ignoredBool, "ignore_fail_on_start", false, "accepted for MHA compatibility")
@@ -185,6 +197,7 @@ failover from the journal).`,
 func newAckCmd(g *globals) *cobra.Command {
 	var (
 		cf   confFlags
+		af   apiFlags
 		note string
 	)
 	cmd := &cobra.Command{
@@ -194,9 +207,25 @@ func newAckCmd(g *globals) *cobra.Command {
 		Long: `After a failover, automatic failover is blocked for --last_failover_minute
 (480 by default, as in MHA) so that a flapping cluster is not failed over in a
 loop. Once a person has looked at the last failover, ack lifts the block; the
-failover's record stays in the history.`,
+failover's record stays in the history. With --api, the running manager
+also marks the cluster's current alerts acknowledged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if af.enabled() {
+				name, err := af.clusterName(g, &cf)
+				if err != nil {
+					return exitCode(1, err)
+				}
+				c, err := af.client()
+				if err != nil {
+					return exitCode(1, err)
+				}
+				if err := c.Ack(cmd.Context(), name, who(), note); err != nil {
+					return exitCode(1, fmt.Errorf("ack %s: %w", name, err))
+				}
+				fmt.Fprintf(g.stdout, "%s: acknowledged; automatic failover is allowed again\n", name)
+				return nil
+			}
 			cfg, err := cf.load(g)
 			if err != nil {
 				return exitCode(1, err)
@@ -207,18 +236,15 @@ failover's record stays in the history.`,
 				fmt.Fprintf(g.stdout, "%s: no unacknowledged failover\n", cfg.Name)
 				return nil
 			}
-			who := os.Getenv("SUDO_USER")
-			if who == "" {
-				who = os.Getenv("USER")
-			}
-			if err := store.Ack(path, who, note, time.Now()); err != nil {
+			if err := store.Ack(path, who(), note, time.Now()); err != nil {
 				return exitCode(1, err)
 			}
 			fmt.Fprintf(g.stdout, "%s: failover of %s acknowledged; automatic failover is allowed again\n", cfg.Name, at.Format(time.RFC3339))
 			return nil
 		},
 	}
-	cf.register(cmd)
+	cf.registerOptional(cmd)
+	af.register(cmd)
 	cmd.Flags().StringVar(&note, "note", "", "a note kept with the acknowledgement")
 	return cmd
 }
@@ -324,6 +350,7 @@ func (f *switchFlags) printReport(g *globals, rep *failover.Report, err error) e
 
 func newSwitchCmd(g *globals) *cobra.Command {
 	f := &switchFlags{}
+	var af apiFlags
 	cmd := &cobra.Command{
 		Use:     "switch --conf=app1.cnf [--new_master_host=server2]",
 		GroupID: "ha",
@@ -337,10 +364,18 @@ block is measured and printed.`,
 		Example: `  cloudmha switch --conf=app1.cnf --new_master_host=server2 --orig_master_is_new_slave --interactive=0
   masterha_master_switch --master_state=alive --conf=app1.cnf --new_master_host=db2 --orig_master_is_new_slave --running_updates_limit=10000 --interactive=0`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSwitch(cmd.Context(), g, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if af.enabled() {
+				return apiSwitch(cmd.Context(), g, &af, f)
+			}
+			return runSwitch(cmd.Context(), g, f)
+		},
 	}
 	f.registerCommon(cmd)
 	f.registerAlive(cmd)
+	af.register(cmd)
+	// With --api the cluster may be named by --cluster instead.
+	_ = cmd.Flags().SetAnnotation("conf", cobra.BashCompOneRequiredFlag, []string{"false"})
 	return cmd
 }
 

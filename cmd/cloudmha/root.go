@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,7 +61,19 @@ func (c *confFlags) register(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("global_conf", "cnf")
 }
 
+// registerOptional registers --conf without making it required (commands
+// that can name the cluster another way, e.g. --api with --cluster).
+func (c *confFlags) registerOptional(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.conf, "conf", "", "cluster configuration: an MHA app.cnf or a cloudmha YAML file")
+	cmd.Flags().StringVar(&c.globalConf, "global_conf", "", "MHA global defaults file (default /etc/masterha_default.cnf when it exists; \"none\" to skip)")
+	_ = cmd.MarkFlagFilename("conf", "cnf", "yaml", "yml")
+	_ = cmd.MarkFlagFilename("global_conf", "cnf")
+}
+
 func (c *confFlags) load(g *globals) (*config.Config, error) {
+	if c.conf == "" {
+		return nil, errors.New("--conf is required")
+	}
 	cfg, err := config.Load(config.LoadOptions{Path: c.conf, GlobalPath: c.globalConf, Logger: g.logger()})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -106,6 +119,8 @@ Call them through symlinks (cloudmha install-aliases) or as
 		newSwitchCmd(g),
 		newFailoverCmd(g),
 		newAckCmd(g),
+		newPauseCmd(g),
+		newResumeCmd(g),
 		newMasterSwitchCmd(g),
 		newCheckReplCmd(g),
 		newCheckSSHCmd(g),

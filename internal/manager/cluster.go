@@ -55,6 +55,8 @@ type Cluster struct {
 	// runID is the correlation ID of the failover or switchover under way;
 	// the cluster's logger adds it to every line (see runTag).
 	runID *atomic.Pointer[string]
+	// dataSize remembers each server's data size between reads.
+	dataSize *topology.DataSizeCache
 }
 
 // OpenCluster wires a cluster: the address mover named in the
@@ -78,7 +80,8 @@ func OpenCluster(cfg *config.Config, d Deps) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
 	}
-	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run, runID: runID}, nil
+	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run, runID: runID,
+		dataSize: topology.NewDataSizeCache(topology.DefaultDataSizeEvery)}, nil
 }
 
 // beginRun names the run about to start (or returns the name of the one
@@ -116,6 +119,15 @@ func (c *Cluster) Snapshot(ctx context.Context, skip ...string) *topology.Snapsh
 	if len(skip) > 0 {
 		r = skipReader{r: r, skip: skip}
 	}
+	return topology.Take(ctx, c.Cfg, r, c.deps.SnapshotBudget)
+}
+
+// watchSnapshot is the supervisor's periodic read: the topology plus the
+// statistics the metrics show (one SHOW GLOBAL STATUS more, the data size at
+// most every 5 minutes). Failovers use Snapshot, which reads no statistics.
+func (c *Cluster) watchSnapshot(ctx context.Context) *topology.Snapshot {
+	r := topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial),
+		SkipGrants: true, Stats: true, DataSize: c.dataSize}
 	return topology.Take(ctx, c.Cfg, r, c.deps.SnapshotBudget)
 }
 

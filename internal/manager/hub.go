@@ -581,6 +581,13 @@ func (w *watched) setSnapshot(snap *topology.Snapshot, primary string) {
 	w.refreshAlerts()
 }
 
+// current is the last snapshot and the primary found in it.
+func (w *watched) current() (*topology.Snapshot, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.snap, w.primary
+}
+
 func (w *watched) setPrimary(name string) {
 	w.mu.Lock()
 	w.primary = name

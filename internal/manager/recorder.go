@@ -3,6 +3,7 @@ package manager
 import (
 	"time"
 
+	"github.com/cloudmha/cloudmha/internal/netprobe"
 	"github.com/cloudmha/cloudmha/internal/topology"
 )
 
@@ -26,7 +27,8 @@ type Recorder interface {
 	SetLastFailover(t time.Time)
 	MoverOp(mover, op string, err error)
 	APICall(mover, api string, err error)
-	ObserveNetwork(instance string, rtt time.Duration, ok bool)
+	// ObserveNetworkResult records one round of replica → primary probes.
+	ObserveNetworkResult(instance string, r netprobe.Result)
 }
 
 // nopRecorder records nothing.
@@ -45,4 +47,4 @@ func (nopRecorder) ObserveChange(string, string, time.Duration, time.Duration) {
 func (nopRecorder) SetLastFailover(time.Time)                                  {}
 func (nopRecorder) MoverOp(string, string, error)                              {}
 func (nopRecorder) APICall(string, string, error)                              {}
-func (nopRecorder) ObserveNetwork(string, time.Duration, bool)                 {}
+func (nopRecorder) ObserveNetworkResult(string, netprobe.Result)               {}

@@ -16,6 +16,7 @@ import (
 	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/mysql"
 	"github.com/cloudmha/cloudmha/internal/notify"
+	"github.com/cloudmha/cloudmha/internal/remote"
 	"github.com/cloudmha/cloudmha/internal/store"
 	"github.com/cloudmha/cloudmha/internal/topology"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	Policy detect.Policy
 	// Recorder, when set, returns the metrics recorder of a cluster.
 	Recorder func(cluster string) Recorder
+	// NetworkProbeEvery is how often each replica's host measures its
+	// round trip to the primary over SSH (default 15 s; negative: never).
+	NetworkProbeEvery time.Duration
 }
 
 // Run watches every cluster until ctx ends (SIGTERM: `cloudmha stop`). Each
@@ -90,6 +94,17 @@ func (s *supervisor) setStatus(st store.State) {
 func (s *supervisor) run(ctx context.Context) {
 	s.fence = map[string]bool{}
 	s.setStatus(store.InitializingMonitor)
+	if s.o.NetworkProbeEvery >= 0 {
+		every := s.o.NetworkProbeEvery
+		if every == 0 {
+			every = 15 * time.Second
+		}
+		nw := &netWatch{c: s.c, rec: s.w.rec, every: every, conns: map[string]*remote.Client{}}
+		nctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); nw.run(nctx, s.w.current) }()
+		defer func() { cancel(); <-done }()
+	}
 	if rep, err := s.c.Resume(ctx); err != nil {
 		s.log.Error("resuming the failover a previous manager left unfinished failed", "err", err)
 		s.setStatus(store.FailoverError)
@@ -163,7 +178,7 @@ func (s *supervisor) findPrimary(snap *topology.Snapshot) (config.Server, []conf
 // watch monitors the current primary until it fails over or the topology
 // changes under it; it returns to have the caller start again.
 func (s *supervisor) watch(ctx context.Context) error {
-	snap := s.c.Snapshot(ctx)
+	snap := s.c.watchSnapshot(ctx)
 	s.fenceReturned(ctx, snap)
 	primary, replicas, err := s.findPrimary(snap)
 	if err != nil {
@@ -270,7 +285,7 @@ func (s *supervisor) watch(ctx context.Context) error {
 			doRefresh = true
 		}
 		if doRefresh {
-			snap := s.c.Snapshot(ctx)
+			snap := s.c.watchSnapshot(ctx)
 			s.remember(snap)
 			s.fenceReturned(ctx, snap)
 			p, _, err := s.findPrimary(snap)
