@@ -57,6 +57,22 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
+// Word is the kind in snake case ("dead_primary"), as metrics labels, the
+// API and the alert rules spell it.
+func (k Kind) Word() string {
+	switch k {
+	case Healthy:
+		return "healthy"
+	case Suspect:
+		return "suspect"
+	case UnreachablePrimary:
+		return "unreachable_primary"
+	case DeadPrimary:
+		return "dead_primary"
+	}
+	return "unknown"
+}
+
 // MarshalText implements encoding.TextMarshaler (JSON, slog) with String.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 

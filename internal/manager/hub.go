@@ -116,7 +116,7 @@ func New(cfgs []*config.Config, o Options) (*Manager, error) {
 		}
 		c.instrument(w.rec)
 		if len(cfg.Notify) > 0 {
-			d, err := notify.FromConfig(cfg, notify.Options{Logger: c.log.With("component", "notify"), Cluster: cfg.Name})
+			d, err := notify.FromConfig(cfg, notify.Options{Logger: log.With("component", "notify"), Cluster: cfg.Name})
 			if err != nil {
 				return nil, fmt.Errorf("cluster %s: notifications: %w", cfg.Name, err)
 			}
@@ -131,6 +131,7 @@ func New(cfgs []*config.Config, o Options) (*Manager, error) {
 			c.log.Warn("automatic failover is paused (persisted); `cloudmha resume` or the API lifts it", "by", p.By, "reason", p.Reason, "since", p.At)
 		}
 		w.rec.SetPaused(w.pause != nil)
+		w.rec.SetBlocked(false)
 		if mv := c.Mover(); mv != nil && mv.Kind() == "vip" && cfg.ShutdownScript == "" {
 			c.log.Warn("the vip mover cannot take the VIP from a primary that is cut off the network; " +
 				"without a shutdown_script (IPMI, cloud stop) such a primary keeps the VIP and can take writes when its link returns, " +
@@ -559,7 +560,16 @@ func (w *watched) setVerdict(v detect.Verdict) {
 	w.mu.Lock()
 	w.verdict, w.hasVerdct = v, true
 	w.mu.Unlock()
-	w.rec.SetVerdict(v.Kind.String())
+	w.rec.SetVerdict(v.Kind.Word())
+	w.refreshAlerts()
+}
+
+// clearVerdict forgets the verdict about a primary that is no longer the
+// primary (after a failover), until the new monitor's first verdict.
+func (w *watched) clearVerdict() {
+	w.mu.Lock()
+	w.hasVerdct = false
+	w.mu.Unlock()
 	w.refreshAlerts()
 }
 
@@ -608,7 +618,7 @@ func (w *watched) view() view.Cluster {
 	v := view.Cluster{Name: cfg.Name, State: stateWord(w.state), Primary: w.primary, UpdatedAt: w.updated,
 		ProbeOK: w.probe.OK, ProbeLatencyMS: float64(w.probe.Latency.Microseconds()) / 1000}
 	if w.hasVerdct {
-		v.Verdict, v.VerdictReason = w.verdict.Kind.String(), w.verdict.Reason
+		v.Verdict, v.VerdictReason = w.verdict.Kind.Word(), w.verdict.Reason
 	}
 	if p := w.pause; p != nil {
 		v.Paused, v.PausedBy, v.PausedAt, v.PauseReason = true, p.By, p.At, p.Reason
@@ -680,7 +690,7 @@ func instancesOf(cfg *config.Config, snap *topology.Snapshot, primary string) []
 			in.LagSeconds = r.SecondsBehind
 			in.ReplError = strings.TrimSpace(r.LastIOError + " " + r.LastSQLError)
 			if pst != nil && pst.Flavor.Kind == st.Flavor.Kind {
-				if e, err := mysql.Errant(st.GTIDExecuted, pst.GTIDExecuted); err == nil && !e.IsEmpty() {
+				if e, err := mysql.LiveErrant(st, pst); err == nil && !e.IsEmpty() {
 					in.Errant = e.String()
 				}
 			}
@@ -700,9 +710,9 @@ func (w *watched) refreshAlerts() {
 		cur[name+"|"+instance] = view.Alert{Cluster: v.Name, Name: name, Severity: sev, Instance: instance, Summary: summary}
 	}
 	switch v.Verdict {
-	case detect.DeadPrimary.String():
+	case detect.DeadPrimary.Word():
 		add("PrimaryDead", config.SeverityCritical, v.Primary, "the primary is dead: "+v.VerdictReason)
-	case detect.UnreachablePrimary.String():
+	case detect.UnreachablePrimary.Word():
 		add("PrimaryUnreachable", config.SeverityCritical, v.Primary, "the manager cannot reach the primary: "+v.VerdictReason)
 	}
 	if v.State == stateWord(store.FailoverError) {

@@ -358,6 +358,7 @@ func (s *supervisor) failover(ctx context.Context, dead config.Server, id string
 	s.w.rec.SetLastFailover(time.Now())
 	s.w.setHolder(rep.NewPrimary)
 	s.w.setPrimary(rep.NewPrimary)
+	s.w.clearVerdict()
 	s.w.moverFailures(rep)
 	sev := notify.SeverityWarning
 	if rep.LostText != "" || len(rep.Failed) > 0 {

@@ -168,6 +168,24 @@ func (g GTIDSet) Position() string {
 	return strings.Join(parts, ",")
 }
 
+// Origin is how the server's own transactions are named in GTID sets: its
+// server_id on MariaDB, its server_uuid on MySQL.
+func (s *Status) Origin() string {
+	if s.Flavor.Kind == MariaDB {
+		return strconv.FormatUint(uint64(s.ServerID), 10)
+	}
+	return s.ServerUUID
+}
+
+// LiveErrant is Errant for two sets read a moment apart from a running
+// primary and its replica: the primary's own transactions are left out, as
+// the replica may have applied ones written after the primary was read.
+// What remains was written by another server and is missing on the
+// primary.
+func LiveErrant(replica, primary *Status) (GTIDSet, error) {
+	return Errant(replica.GTIDExecuted.WithoutOrigin(primary.Origin()), primary.GTIDExecuted)
+}
+
 // WithoutOrigin returns the set without the transactions written by origin:
 // a server_id (decimal) for MariaDB sets, a server_uuid for MySQL sets. The
 // failover engine uses it so that a dead primary's newer transactions, which

@@ -94,13 +94,12 @@ func (c apiClient) do(t *testing.T, method, path string, token bool, body any, o
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
+	if s, ok := out.(*string); ok {
+		*s = string(b)
+	} else if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}
-	}
-	if s, ok := out.(*string); ok {
-		*s = string(b)
 	}
 	return resp.StatusCode
 }
@@ -229,9 +228,27 @@ func TestManagerObservability(t *testing.T) {
 		t.Fatal("still paused after resume")
 	}
 
-	// A real failover.
+	// A switchover through the API (the CLI's --api): server1 → server2.
+	r = cloudmha(t, b, "", "switch", "--api=http://"+listen, "--cluster=app1", "--api-token-file="+tokFile, "--new_master_host=server2", "--orig_master_is_new_slave", "--interactive=0")
+	if r.code != 0 {
+		t.Fatalf("switch --api: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	sw := hooks.wait(t, "switchover", 10*time.Second)
+	if sw.Fields["new_primary"] != "server2" || sw.ID == "" {
+		t.Errorf("switchover event %+v", sw)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for cl = api.cluster(t); cl.Primary != "server2"; cl = api.cluster(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("API after switchover: primary %s, want server2", cl.Primary)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	m.waitLog(t, "monitoring primary\" cluster=app1 primary=server2", 20*time.Second)
+
+	// A real failover of the new primary.
 	fault := time.Now()
-	if err := b.Kill(b.Host("db1")); err != nil {
+	if err := b.Kill(b.Host("db2")); err != nil {
 		t.Fatal(err)
 	}
 	det := hooks.wait(t, "detection", 60*time.Second)
@@ -242,7 +259,10 @@ func TestManagerObservability(t *testing.T) {
 	if det.ID == "" || det.ID != start.ID || det.ID != end.ID {
 		t.Errorf("one failover, several correlation IDs: detection %q start %q end %q", det.ID, start.ID, end.ID)
 	}
-	if det.Severity != "critical" || end.Fields["old_primary"] != "server1" || end.Fields["new_primary"] == "" {
+	if det.ID == sw.ID {
+		t.Errorf("the failover reuses the switchover's ID %s", sw.ID)
+	}
+	if det.Severity != "critical" || end.Fields["old_primary"] != "server2" || end.Fields["new_primary"] == "" {
 		t.Errorf("events: %+v %+v", det, end)
 	}
 	np := end.Fields["new_primary"]
@@ -277,7 +297,7 @@ func TestManagerObservability(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	var hist []map[string]any
-	if code := api.do(t, "GET", "/api/v1/clusters/app1/history", true, nil, &hist); code != 200 || len(hist) != 1 || hist[0]["id"] != det.ID {
+	if code := api.do(t, "GET", "/api/v1/clusters/app1/history", true, nil, &hist); code != 200 || len(hist) != 2 || hist[0]["id"] != det.ID || hist[1]["id"] != sw.ID {
 		t.Fatalf("history: %d %v", code, hist)
 	}
 	var evs []view.Event
@@ -286,7 +306,7 @@ func TestManagerObservability(t *testing.T) {
 	for _, e := range evs {
 		kinds[e.Kind] = true
 	}
-	for _, k := range []string{"detection", "failover_start", "failover_end", "pause", "resume"} {
+	for _, k := range []string{"detection", "failover_start", "failover_end", "pause", "resume", "switchover"} {
 		if !kinds[k] {
 			t.Errorf("events lack %s: %+v", k, evs)
 		}
@@ -294,6 +314,18 @@ func TestManagerObservability(t *testing.T) {
 	var alerts []view.Alert
 	api.do(t, "GET", "/api/v1/alerts", true, nil, &alerts)
 	t.Logf("alerts after the failover: %+v", alerts)
+	for _, a := range alerts {
+		if a.Name == "PrimaryDead" {
+			t.Errorf("the dead primary's alert outlived the failover: %+v", a)
+		}
+	}
+	// Acknowledge through the CLI: the anti-flapping block is lifted.
+	if r := cloudmha(t, b, "", "ack", "--api=http://"+listen, "--cluster=app1", "--api-token-file="+tokFile, "--note=e2e"); r.code != 0 {
+		t.Fatalf("ack: %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "app1.failover.complete.ack")); err != nil {
+		t.Errorf("ack through the API left no acknowledgement: %v", err)
+	}
 
 	// The status page shows the new primary.
 	page, err := b.Chromium(b.ManagerNS, t.TempDir())
@@ -316,30 +348,6 @@ func TestManagerObservability(t *testing.T) {
 	}
 	t.Logf("status page screenshot: %s", shot)
 
-	// A switchover through the API (the CLI's --api), after acknowledging
-	// the failover.
-	if r := cloudmha(t, b, "", "ack", "--api=http://"+listen, "--cluster=app1", "--api-token-file="+tokFile, "--note=e2e"); r.code != 0 {
-		t.Fatalf("ack: %d %s", r.code, r.stderr)
-	}
-	other := "server2"
-	if np == "server2" {
-		other = "server3"
-	}
-	r = cloudmha(t, b, "", "switch", "--api=http://"+listen, "--cluster=app1", "--api-token-file="+tokFile, "--new_master_host="+other, "--interactive=0")
-	if r.code != 0 {
-		t.Fatalf("switch --api: %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	sw := hooks.wait(t, "switchover", 10*time.Second)
-	if sw.Fields["new_primary"] != other || sw.ID == "" || sw.ID == det.ID {
-		t.Errorf("switchover event %+v", sw)
-	}
-	deadline = time.Now().Add(20 * time.Second)
-	for cl = api.cluster(t); cl.Primary != other; cl = api.cluster(t) {
-		if time.Now().After(deadline) {
-			t.Fatalf("API after switchover: primary %s, want %s", cl.Primary, other)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // artifactDir is $CLOUDMHA_ARTIFACTS, else a directory kept under the
