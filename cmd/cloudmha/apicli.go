@@ -86,6 +86,19 @@ func (f *apiFlags) clusterName(g *globals, cf *confFlags) (string, error) {
 	return cfg.Name, nil
 }
 
+// connect names the cluster and builds the API client.
+func (f *apiFlags) connect(g *globals, cf *confFlags) (string, *api.Client, error) {
+	name, err := f.clusterName(g, cf)
+	if err != nil {
+		return "", nil, exitCode(1, err)
+	}
+	c, err := f.client()
+	if err != nil {
+		return "", nil, exitCode(1, err)
+	}
+	return name, c, nil
+}
+
 // who is the operator's name for the record.
 func who() string {
 	if u := os.Getenv("SUDO_USER"); u != "" {
@@ -100,13 +113,9 @@ func who() string {
 // apiStatus prints a cluster's state as `status` does, with its instances,
 // and exits with MHA's state number.
 func apiStatus(ctx context.Context, g *globals, af *apiFlags, cf *confFlags) error {
-	name, err := af.clusterName(g, cf)
+	name, c, err := af.connect(g, cf)
 	if err != nil {
-		return exitCode(1, err)
-	}
-	c, err := af.client()
-	if err != nil {
-		return exitCode(1, err)
+		return err
 	}
 	cl, err := c.Cluster(ctx, name)
 	if err != nil {
@@ -160,13 +169,9 @@ func orDash(s string) string {
 
 // apiSwitch asks the manager for a switchover and prints its outcome.
 func apiSwitch(ctx context.Context, g *globals, af *apiFlags, f *switchFlags) error {
-	name, err := af.clusterName(g, &f.cf)
+	name, c, err := af.connect(g, &f.cf)
 	if err != nil {
-		return exitCode(1, err)
-	}
-	c, err := af.client()
-	if err != nil {
-		return exitCode(1, err)
+		return err
 	}
 	res, err := c.Switchover(ctx, name, view.SwitchRequest{NewPrimary: f.newMaster, OrigMasterIsNewSlave: f.origIsNewSlave, DryRun: f.dryRun, By: who()})
 	var ae *api.Error
@@ -214,13 +219,9 @@ out instead. The pause survives a manager restart; resume lifts it.`,
 			if !af.enabled() {
 				return exitCode(1, errors.New("pause needs a running manager's API: --api=URL or $"+apiEnv))
 			}
-			name, err := af.clusterName(g, &cf)
+			name, c, err := af.connect(g, &cf)
 			if err != nil {
-				return exitCode(1, err)
-			}
-			c, err := af.client()
-			if err != nil {
-				return exitCode(1, err)
+				return err
 			}
 			if err := c.Pause(cmd.Context(), name, who(), reason); err != nil {
 				return exitCode(1, fmt.Errorf("pause %s: %w", name, err))
@@ -249,13 +250,9 @@ func newResumeCmd(g *globals) *cobra.Command {
 			if !af.enabled() {
 				return exitCode(1, errors.New("resume needs a running manager's API: --api=URL or $"+apiEnv))
 			}
-			name, err := af.clusterName(g, &cf)
+			name, c, err := af.connect(g, &cf)
 			if err != nil {
-				return exitCode(1, err)
-			}
-			c, err := af.client()
-			if err != nil {
-				return exitCode(1, err)
+				return err
 			}
 			if err := c.Resume(cmd.Context(), name, who()); err != nil {
 				return exitCode(1, fmt.Errorf("resume %s: %w", name, err))

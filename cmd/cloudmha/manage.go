@@ -212,13 +212,9 @@ also marks the cluster's current alerts acknowledged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if af.enabled() {
-				name, err := af.clusterName(g, &cf)
+				name, c, err := af.connect(g, &cf)
 				if err != nil {
-					return exitCode(1, err)
-				}
-				c, err := af.client()
-				if err != nil {
-					return exitCode(1, err)
+					return err
 				}
 				if err := c.Ack(cmd.Context(), name, who(), note); err != nil {
 					return exitCode(1, fmt.Errorf("ack %s: %w", name, err))
