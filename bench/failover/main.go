@@ -6,7 +6,8 @@
 //
 // It runs the real `cloudmha manager` binary inside the bed's manager
 // namespace, exactly as the end-to-end tests do, with a workload writing
-// through the VIP from the client namespace. It measures and prints; it never
+// through the VIP from the client namespace (through the EIP from the
+// bed's internet namespace for --mover aliyun-eip and aws-eip). It measures and prints; it never
 // asserts times (the targets are printed next to the figures). It is not part
 // of `make test`: run it with `make bench` or
 //
@@ -370,12 +371,13 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int)
 		}
 	}()
 
-	conf, timer, env, cleanup, err := cloudSetup(ctx, b, mover, dir)
+	setup, err := cloudSetup(ctx, b, mover, dir)
 	if err != nil {
 		r.Err = fmt.Sprintf("set up mover %s: %v", mover, err)
 		return r
 	}
-	defer cleanup()
+	defer setup.cleanup()
+	conf, timer, env := setup.conf, setup.timer, setup.env
 	r.SSH, err = sshRoundTrip(ctx, b)
 	if err != nil || r.SSH > 3*time.Second {
 		r.note("one SSH command on db1 took %s (%v): SSH on the hosts is slow to start a command; check what root's shell runs at startup (~/.bashrc), e.g. a stale lock", fmtDur(r.SSH), err)
@@ -391,7 +393,9 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int)
 		r.Excerpt = m.tail(40)
 		return r
 	}
-	w, err = b.StartWorkload(ctx, testbed.WorkloadOptions{Rate: workloadRate, Duration: 3 * time.Minute})
+	wo := setup.workload
+	wo.Rate, wo.Duration = workloadRate, 3*time.Minute
+	w, err = b.StartWorkload(ctx, wo)
 	if err != nil {
 		r.Err = fmt.Sprintf("workload: %v", err)
 		return r
@@ -401,7 +405,7 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int)
 		return r
 	}
 	if p := w.Progress(); len(p.Acked) == 0 {
-		r.Err = fmt.Sprintf("no write acknowledged through the VIP before the fault (last error %q)", p.LastErrorText)
+		r.Err = fmt.Sprintf("no write acknowledged through %s before the fault (last error %q)", setup.via, p.LastErrorText)
 		return r
 	}
 	if timer != nil {
@@ -468,7 +472,7 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int)
 		}
 	}
 
-	// Writes must flow again through the VIP.
+	// Writes must flow again through the address.
 	before := len(w.Progress().Acked)
 	deadline := time.Now().Add(resumeTimeout)
 	for {
@@ -477,7 +481,7 @@ func runOnce(ctx context.Context, bin, tmp, keepLogs, kind, mover string, n int)
 			break
 		}
 		if time.Now().After(deadline) {
-			r.Err = fmt.Sprintf("writes through the VIP did not resume within %s: %d acked, last error %q", resumeTimeout, len(p.Acked), p.LastErrorText)
+			r.Err = fmt.Sprintf("writes through %s did not resume within %s: %d acked, last error %q", setup.via, resumeTimeout, len(p.Acked), p.LastErrorText)
 			r.Excerpt = m.tail(40)
 			return r
 		}
@@ -1195,7 +1199,7 @@ func verdict(ok bool) string {
 
 func (rep report) print(w io.Writer) {
 	fmt.Fprintf(w, "cloudmha failover benchmark — %s, %s\n", rep.Binary, rep.Started.Format(time.RFC3339))
-	fmt.Fprintf(w, "test bed: 3 MariaDB hosts, semi-sync, ping_interval=1, workload %d writes/s through the VIP; figures are measurements, not assertions\n", workloadRate)
+	fmt.Fprintf(w, "test bed: 3 MariaDB hosts, semi-sync, ping_interval=1, workload %d writes/s through the mover's address (an EIP: from the internet namespace); figures are measurements, not assertions\n", workloadRate)
 	for _, k := range rep.Kinds {
 		t := targets[k.Kind]
 		mover := "vip"

@@ -10,13 +10,17 @@ import (
 	"time"
 
 	alisim "github.com/cloudmha/cloudmha/internal/cloudsim/aliyun"
+	tcsim "github.com/cloudmha/cloudmha/internal/cloudsim/tencent"
 	"github.com/cloudmha/cloudmha/test/testbed"
 )
 
 // Movers --mover accepts: the bare-metal VIP (the default), and cloud movers
-// against the local emulator with its default latencies, with the bed's
-// VPC data plane on, so the address only answers where the cloud put it.
-var allMovers = []string{"vip", "aliyun-havip", "aliyun-eni"}
+// against a local emulator (Alibaba and Tencent: cloudsim with its default
+// latencies; AWS: moto) with the bed's VPC data plane on, so the address
+// only answers where the cloud put it. For the EIP movers the clients write
+// from the bed's internet namespace through the EIP, which the NAT gateway
+// maps where the cloud associates it.
+var allMovers = []string{"vip", "aliyun-havip", "aliyun-eni", "aliyun-eip", "aws-secondary-ip", "aws-eip", "tencent-havip"}
 
 // The benchmark's emulator credentials (the manager reads them from its
 // environment through the official chain).
@@ -54,56 +58,180 @@ func (a *apiTimer) read() (int, time.Duration) {
 	return a.calls, a.total
 }
 
+// moverSetup is what a mover needs on the bed for one run.
+type moverSetup struct {
+	conf  string
+	timer *apiTimer // the cloud API requests (nil for vip)
+	env   []string  // the manager's environment (credentials)
+	// workload says where clients write from and to (zero: the VIP, from
+	// the client namespace); via names that address in messages.
+	workload testbed.WorkloadOptions
+	via      string
+	cleanup  func()
+}
+
 // cloudSetup prepares the bed for mover: for "vip", an MHA app.cnf; for a
-// cloud mover, the emulator in the manager's namespace, the platform side
-// on the bed and a YAML configuration. It returns the configuration, the
-// API timer (nil for vip), the environment for the manager and a cleanup.
-func cloudSetup(ctx context.Context, b *testbed.Bed, mover, dir string) (conf string, timer *apiTimer, env []string, cleanup func(), err error) {
-	cleanup = func() {}
-	if mover == "vip" {
-		conf = filepath.Join(dir, "app1.cnf")
-		err = b.WriteMHAConfig(conf, map[string]string{
+// cloud mover, the emulator (served in the manager's namespace behind an
+// API timer), the platform side on the bed and a YAML configuration.
+func cloudSetup(ctx context.Context, b *testbed.Bed, mover, dir string) (*moverSetup, error) {
+	s := &moverSetup{via: "the VIP", cleanup: func() {}}
+	var err error
+	switch mover {
+	case "vip":
+		s.conf = filepath.Join(dir, "app1.cnf")
+		err = b.WriteMHAConfig(s.conf, map[string]string{
 			"manager_workdir": dir, "ping_interval": "1",
 			"vip": b.VIP, "vip_interface": "eth0", "vip_prefix": "24",
 		})
-		return conf, nil, nil, cleanup, err
-	}
-	sim := alisim.New(alisim.Options{Credentials: map[string]string{benchAK: benchSecret}, MaxHaVipInstances: len(b.Hosts)})
-	l, err := b.Listen(b.ManagerNS, "127.0.0.1:0")
-	if err != nil {
-		return "", nil, nil, cleanup, err
-	}
-	timer = &apiTimer{h: sim}
-	srv := &http.Server{Handler: timer, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	plane, err := b.NewAliyunPlane(ctx, sim)
-	if err != nil {
-		_ = srv.Close()
-		return "", nil, nil, cleanup, err
-	}
-	cleanup = func() { _ = plane.Close(); _ = srv.Close() }
-	var options string
-	switch mover {
-	case "aliyun-havip":
-		err = plane.HaVip(ctx, "havip-bench")
-		options = fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", havip_id: havip-bench, interface: eth0, prefix: "24"}`, l.Addr())
-	case "aliyun-eni":
-		_, err = plane.ENI(ctx, "eni-bench", 1)
-		options = fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", eni_id: eni-bench}`, l.Addr())
+		return s, err
+	case "aliyun-havip", "aliyun-eni", "aliyun-eip":
+		err = aliyunSetup(ctx, b, mover, dir, s)
+	case "aws-secondary-ip", "aws-eip":
+		err = awsSetup(ctx, b, mover, dir, s)
+	case "tencent-havip":
+		err = tencentSetup(ctx, b, dir, s)
 	default:
 		err = fmt.Errorf("unknown mover %q (want %s)", mover, strings.Join(allMovers, ", "))
 	}
 	if err != nil {
-		cleanup()
-		return "", nil, nil, func() {}, err
+		s.cleanup()
+		return nil, err
 	}
-	conf = filepath.Join(dir, "app1.yaml")
-	if err := b.WriteYAMLConfig(conf, dir, mover, options); err != nil {
-		cleanup()
-		return "", nil, nil, func() {}, err
+	return s, nil
+}
+
+// serveTimed serves h in the manager's namespace on a loopback port behind
+// an API timer; it returns the address (host:port) and adds the server's
+// close to s.cleanup.
+func serveTimed(b *testbed.Bed, h http.Handler, s *moverSetup) (string, error) {
+	l, err := b.Listen(b.ManagerNS, "127.0.0.1:0")
+	if err != nil {
+		return "", err
 	}
-	env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchSecret}
-	return conf, timer, env, cleanup, nil
+	s.timer = &apiTimer{h: h}
+	srv := &http.Server{Handler: s.timer, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	s.addCleanup(func() { _ = srv.Close() })
+	return l.Addr().String(), nil
+}
+
+// addCleanup runs f before the cleanups added earlier.
+func (s *moverSetup) addCleanup(f func()) {
+	prev := s.cleanup
+	s.cleanup = func() { f(); prev() }
+}
+
+// writeYAML writes the manager's YAML configuration for a cloud mover.
+func (s *moverSetup) writeYAML(b *testbed.Bed, dir, mover, options string) error {
+	s.conf = filepath.Join(dir, "app1.yaml")
+	return b.WriteYAMLConfig(s.conf, dir, mover, options)
+}
+
+// throughEIP makes the workload write from the internet namespace through
+// the EIP public.
+func (s *moverSetup) throughEIP(inet *testbed.Internet, public string) {
+	s.workload = testbed.WorkloadOptions{Addr: public + ":3306", NS: inet.NS}
+	s.via = "the EIP " + public
+}
+
+func aliyunSetup(ctx context.Context, b *testbed.Bed, mover, dir string, s *moverSetup) error {
+	sim := alisim.New(alisim.Options{Credentials: map[string]string{benchAK: benchSecret}, MaxHaVipInstances: len(b.Hosts)})
+	endpoint, err := serveTimed(b, sim, s)
+	if err != nil {
+		return err
+	}
+	plane, err := b.NewAliyunPlane(ctx, sim)
+	if err != nil {
+		return err
+	}
+	s.addCleanup(func() { _ = plane.Close() })
+	var options string
+	switch mover {
+	case "aliyun-havip":
+		err = plane.HaVip(ctx, "havip-bench")
+		options = fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", havip_id: havip-bench, interface: eth0, prefix: "24"}`, endpoint)
+	case "aliyun-eni":
+		_, err = plane.ENI(ctx, "eni-bench", 1)
+		options = fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", eni_id: eni-bench}`, endpoint)
+	case "aliyun-eip":
+		var inet *testbed.Internet
+		if inet, err = b.Internet(ctx); err != nil {
+			return err
+		}
+		s.addCleanup(func() { _ = inet.Close() })
+		public := inet.PublicIP(0)
+		err = plane.EIP(ctx, inet, alisim.EIP{AllocationID: "eip-bench", IP: public, InstanceID: plane.Instance["db1"], InstanceType: alisim.EIPTypeEcs})
+		options = fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", allocation_id: eip-bench}`, endpoint)
+		s.throughEIP(inet, public)
+	}
+	if err != nil {
+		return err
+	}
+	s.env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchSecret}
+	return s.writeYAML(b, dir, mover, options)
+}
+
+// awsSetup runs moto in the manager's namespace; the manager reaches it
+// through the bed's AWS plane (which applies each EC2 change to the data
+// plane before it answers, so the API time includes that) behind the API
+// timer. The plane's own polling of moto is not counted.
+func awsSetup(ctx context.Context, b *testbed.Bed, mover, dir string, s *moverSetup) error {
+	m, err := b.StartMoto(ctx, filepath.Join(dir, "moto.log"))
+	if err != nil {
+		return err
+	}
+	s.addCleanup(func() { _ = m.Close() })
+	plane, err := b.NewAWSPlane(ctx, m)
+	if err != nil {
+		return err
+	}
+	s.addCleanup(func() { _ = plane.Close() })
+	endpoint, err := serveTimed(b, plane, s)
+	if err != nil {
+		return err
+	}
+	var options string
+	switch mover {
+	case "aws-secondary-ip":
+		err = plane.SecondaryIP(ctx)
+		options = fmt.Sprintf(`{vip: %s, region: us-east-1, endpoint: "http://%s", interface: eth0, prefix: "24"}`, b.VIP, endpoint)
+	case "aws-eip":
+		var inet *testbed.Internet
+		if inet, err = b.Internet(ctx); err != nil {
+			return err
+		}
+		s.addCleanup(func() { _ = inet.Close() })
+		public := inet.PublicIP(0)
+		var alloc string
+		alloc, err = plane.EIP(ctx, inet, public, "db1")
+		options = fmt.Sprintf(`{region: us-east-1, endpoint: "http://%s", allocation_id: %s}`, endpoint, alloc)
+		s.throughEIP(inet, public)
+	}
+	if err != nil {
+		return err
+	}
+	s.env = []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=" + benchSecret, "AWS_REGION=us-east-1"}
+	return s.writeYAML(b, dir, mover, options)
+}
+
+func tencentSetup(ctx context.Context, b *testbed.Bed, dir string, s *moverSetup) error {
+	sim := tcsim.New(tcsim.Options{Credentials: map[string]string{benchAK: benchSecret}, MaxHaVipAssociations: len(b.Hosts)})
+	s.addCleanup(func() { _ = sim.Close() })
+	endpoint, err := serveTimed(b, sim, s)
+	if err != nil {
+		return err
+	}
+	plane, err := b.NewTencentPlane(ctx, sim)
+	if err != nil {
+		return err
+	}
+	s.addCleanup(func() { _ = plane.Close() })
+	if err := plane.HaVip(ctx, "havip-bench"); err != nil {
+		return err
+	}
+	s.env = []string{"TENCENTCLOUD_SECRET_ID=" + benchAK, "TENCENTCLOUD_SECRET_KEY=" + benchSecret}
+	return s.writeYAML(b, dir, "tencent-havip",
+		fmt.Sprintf(`{region: %s, endpoint: "%s", havip_id: havip-bench, prefix: "24", cvm_role: "no"}`, sim.Region(), endpoint))
 }
 
 // addressSteps sums the release-address and acquire-address step times of

@@ -183,10 +183,15 @@ func (p *AliyunPlane) Close() error {
 // public pool, Internet.PublicIP; associated as e says, e.g. with db1's
 // instance, which is InUse at once) and makes the internet's NAT gateway
 // follow it: the public address reaches the private address the emulator
-// maps it to from the moment an association completes (InUse) until an
-// unassociation completes (Available), and nothing otherwise — still
-// Associating reaches nothing yet, Unassociating still reaches the old
-// target, the conservative reading of both asynchronous states.
+// maps it to while the association is InUse, and nothing otherwise — not
+// yet while Associating (the gateway maps it when the emulator reports
+// InUse), and no more from the moment UnassociateEipAddress is accepted
+// (before the call answers). The second keeps the data plane from ever
+// lagging the API: the emulator makes an asynchronous completion visible
+// to Describe calls just before its event reaches the plane, so a plane
+// that unmapped at Available could let a fast switchover reach the old
+// primary after the mover saw Available. A mover still has to wait for
+// Available: the emulator refuses to associate an EIP before.
 func (p *AliyunPlane) EIP(ctx context.Context, inet *Internet, e alisim.EIP) error {
 	if e.AllocationID == "" || e.IP == "" {
 		return fmt.Errorf("testbed: aliyun EIP needs an allocation id and a public address")
@@ -198,22 +203,22 @@ func (p *AliyunPlane) EIP(ctx context.Context, inet *Internet, e alisim.EIP) err
 		if ev.ResourceID != e.AllocationID {
 			return
 		}
+		to := ""
 		switch ev.Type {
 		case alisim.EventEIPAssociated:
-			if err := inet.Bind(context.Background(), e.IP, ev.IP); err != nil {
-				p.record(fmt.Sprintf("eip associated %s: NAT gateway: %v", p.b.hostOfIP(ev.IP), err))
-				return
-			}
-			p.record("eip associated " + p.b.hostOfIP(ev.IP))
-		case alisim.EventEIPUnassociated:
-			if err := inet.Bind(context.Background(), e.IP, ""); err != nil {
-				p.record(fmt.Sprintf("eip unassociated %s: NAT gateway: %v", p.b.hostOfIP(ev.IP), err))
-				return
-			}
-			p.record("eip unassociated " + p.b.hostOfIP(ev.IP))
-		case alisim.EventEIPAssociating, alisim.EventEIPUnassociating:
-			p.record(strings.TrimPrefix(ev.Type, "eip.") + " " + p.b.hostOfIP(ev.IP))
+			to = ev.IP
+		case alisim.EventEIPUnassociating:
+			// to stays "": the gateway drops the EIP from now on.
+		default:
+			p.record("eip " + strings.TrimPrefix(ev.Type, "eip.") + " " + p.b.hostOfIP(ev.IP))
+			return
 		}
+		what := "eip " + strings.TrimPrefix(ev.Type, "eip.") + " " + p.b.hostOfIP(ev.IP)
+		if err := inet.Bind(context.Background(), e.IP, to); err != nil {
+			p.record(fmt.Sprintf("%s: NAT gateway: %v", what, err))
+			return
+		}
+		p.record(what)
 	})
 	p.Sim.AddEIP(e)
 	if got, ok := p.Sim.GetEIP(e.AllocationID); ok && got.Status == alisim.StatusInUse {
