@@ -235,6 +235,7 @@ func (s *supervisor) watch(ctx context.Context) error {
 			switch v.Kind {
 			case detect.Healthy:
 				if prev == detect.UnreachablePrimary {
+					s.log.Info("primary answers again", "primary", primary.Name)
 					s.w.emit(notify.Event{Kind: "recovered", Severity: notify.SeverityInfo,
 						Title: "primary " + primary.Name + " answers again", Fields: fieldsOf("primary", primary.Name)}, true)
 				}
