@@ -57,6 +57,15 @@ type Cluster struct {
 	runID *atomic.Pointer[string]
 	// dataSize remembers each server's data size between reads.
 	dataSize *topology.DataSizeCache
+	// apiRec receives the cloud API requests of the mover, once the
+	// manager has a recorder for the cluster (see instrument).
+	apiRec *atomic.Pointer[apiRecorder]
+}
+
+// apiRecorder is where a cluster's cloud API requests are counted.
+type apiRecorder struct {
+	rec   Recorder
+	mover string
 }
 
 // OpenCluster wires a cluster: the address mover named in the
@@ -76,11 +85,17 @@ func OpenCluster(cfg *config.Config, d Deps) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster %s: manager_workdir: %w", cfg.Name, err)
 	}
 	run := hooks.Runner{Logger: log, Wrap: d.HookWrap}
-	mv, err := movers.New(cfg, movers.Options{Dial: remote.DialFunc(d.Dial), Logger: log, Runner: run})
+	apiRec := new(atomic.Pointer[apiRecorder])
+	onAPI := func(api string, err error) {
+		if r := apiRec.Load(); r != nil {
+			r.rec.APICall(r.mover, api, err)
+		}
+	}
+	mv, err := movers.New(cfg, movers.Options{Dial: remote.DialFunc(d.Dial), Logger: log, Runner: run, Observe: onAPI})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
 	}
-	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run, runID: runID,
+	return &Cluster{Cfg: cfg, log: log, deps: d, mover: mv, ops: failover.NewSQLOps(cfg, mysql.DialFunc(d.Dial)), run: run, runID: runID, apiRec: apiRec,
 		dataSize: topology.NewDataSizeCache(topology.DefaultDataSizeEvery)}, nil
 }
 
@@ -101,6 +116,7 @@ func (c *Cluster) endRun() { c.runID.Store(nil) }
 // instrument makes the mover report its operations to rec.
 func (c *Cluster) instrument(rec Recorder) {
 	if c.mover != nil {
+		c.apiRec.Store(&apiRecorder{rec: rec, mover: c.mover.Kind()})
 		c.mover = instrumentedMover{Mover: c.mover, rec: rec}
 	}
 }

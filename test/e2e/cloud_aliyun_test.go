@@ -31,7 +31,8 @@ func TestFailoverAliyunHaVip(t *testing.T) {
 		fmt.Sprintf(`{region: cn-hangzhou, endpoint: "%s", havip_id: %s, interface: eth0, prefix: "24"}`, endpoint, havip))
 
 	sc := &scenario{b: b, conf: conf, dir: dir}
-	sc.m = startManager(t, b, conf)
+	const listen = "127.0.0.1:19106"
+	sc.m = startManager(t, b, conf, "--http-listen="+listen)
 	sc.m.waitLog(t, "state=0:PING_OK", 30*time.Second)
 	if hv, _ := plane.Sim.GetHaVip(havip); len(hv.Instances) != 3 {
 		t.Fatalf("the manager did not associate every server's instance with the HaVip: %v", hv.Instances)
@@ -54,6 +55,27 @@ func TestFailoverAliyunHaVip(t *testing.T) {
 	}
 	if plane.VPC.Owner(b.VIP) != hostOf(np) {
 		t.Errorf("the VPC delivers the VIP to %q, want %s", plane.VPC.Owner(b.VIP), hostOf(np))
+	}
+	// The cloud API requests and the mover's operations are counted.
+	api := apiClient{base: "http://" + listen, hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: b.Dialer(b.ManagerNS)}}}
+	var metrics string
+	if code := api.do(t, "GET", "/metrics", false, nil, &metrics); code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`cloudmha_mover_api_calls_total{api="AssociateHaVip",cluster="app1",mover="aliyun-havip",outcome="ok"}`,
+		`cloudmha_mover_operations_total{cluster="app1",mover="aliyun-havip",op="acquire",outcome="ok"} 1`,
+		`cloudmha_failovers_total{cluster="app1",outcome="success"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("mover metrics:\n%s", grepLines(metrics, "cloudmha_mover"))
+	}
+	if strings.Contains(metrics, aliyunSecret) {
+		t.Error("the secret is in /metrics")
 	}
 	assertNoSecret(t, aliyunSecret, sc)
 }
@@ -213,4 +235,15 @@ func reportOf(t *testing.T, log string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	cloud "github.com/cloudmha/cloudmha/internal/cloud/aliyun"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
@@ -61,6 +62,8 @@ type Options struct {
 	// HTTPClient sends the API requests; nil builds one (proxy from the
 	// environment or the proxy option).
 	HTTPClient *http.Client
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 }
 
 // server is one configured server.
@@ -260,7 +263,7 @@ func newBase(kind string, cfg *config.Config, o Options, op *opts, sp spec) (*ba
 	b.api, err = cloud.New(cloud.Config{
 		Region: region, Endpoint: op.get("endpoint", ""), Proxy: op.get("proxy", ""),
 		ConnectTimeout: min(callTO, 5*time.Second), ReadTimeout: callTO,
-		HTTPClient: o.HTTPClient, Logger: b.log,
+		HTTPClient: o.HTTPClient, Observe: o.Observe, Logger: b.log,
 	})
 	if err != nil {
 		return nil, err

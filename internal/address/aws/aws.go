@@ -66,6 +66,7 @@ import (
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	awscloud "github.com/cloudmha/cloudmha/internal/cloud/aws"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/remote"
 )
@@ -140,6 +141,8 @@ type Options struct {
 	Route53 Route53API
 	// WaitTimeout overrides option wait_timeout when > 0.
 	WaitTimeout time.Duration
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 }
 
 // New returns the mover for cfg.Address.Mover: KindSecondaryIP, KindEIP,
@@ -195,7 +198,7 @@ func newCore(kind string, cfg *config.Config, o Options) (core, error) {
 func (c *core) cloudOptions(o Options) awscloud.Options {
 	return awscloud.Options{
 		Region: c.set.region, Endpoint: c.set.endpoint, HTTPClient: o.HTTPClient,
-		MaxAttempts: c.set.maxAttempts, Logger: c.log,
+		MaxAttempts: c.set.maxAttempts, Logger: c.log, Observe: o.Observe,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cloudmha/cloudmha/internal/address/script"
 	tencentmover "github.com/cloudmha/cloudmha/internal/address/tencent"
 	"github.com/cloudmha/cloudmha/internal/address/vip"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/hooks"
 	"github.com/cloudmha/cloudmha/internal/remote"
@@ -33,6 +34,9 @@ type Options struct {
 	// Runner runs MHA scripts for the script mover. Its Logger defaults
 	// to Logger.
 	Runner hooks.Runner
+	// Observe, when set, sees every cloud API request of the cloud movers
+	// (for the metrics).
+	Observe observe.Func
 }
 
 // New returns the mover cfg.Address.Mover names, or nil, nil when none is
@@ -128,11 +132,11 @@ func newProvider(cfg *config.Config, o Options) (address.Mover, error) {
 		return vip.New(cfg, vip.Options{Dial: o.Dial, Logger: o.Logger})
 	case aliyunmover.KindHaVip, aliyunmover.KindENI, aliyunmover.KindSecondaryIP, aliyunmover.KindEIP, aliyunmover.KindDNS,
 		"aliyun/havip", "aliyun/eni", "aliyun/secondary-ip", "aliyun/eip", "aliyun/dns", "aliyun-dns":
-		return aliyunmover.New(cfg, aliyunmover.Options{Dial: o.Dial, Logger: o.Logger})
+		return aliyunmover.New(cfg, aliyunmover.Options{Dial: o.Dial, Logger: o.Logger, Observe: o.Observe})
 	case awsmover.KindSecondaryIP, awsmover.KindEIP, awsmover.KindRoute, awsmover.KindRoute53:
-		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger})
+		return awsmover.New(cfg, awsmover.Options{Dial: o.Dial, Logger: o.Logger, Observe: o.Observe})
 	case tencentmover.KindHaVip, tencentmover.KindPrivateIP, "tencent/havip", "tencent/private-ip":
-		return tencentmover.New(cfg, tencentmover.Options{Dial: o.Dial, Logger: o.Logger})
+		return tencentmover.New(cfg, tencentmover.Options{Dial: o.Dial, Logger: o.Logger, Observe: o.Observe})
 	case rfc2136.Kind:
 		return rfc2136.New(cfg, rfc2136.Options{Dial: o.Dial, Logger: o.Logger})
 	case config.MoverScript:

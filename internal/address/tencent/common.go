@@ -20,6 +20,7 @@ import (
 	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
 
 	"github.com/cloudmha/cloudmha/internal/address"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 	cloud "github.com/cloudmha/cloudmha/internal/cloud/tencent"
 	"github.com/cloudmha/cloudmha/internal/config"
 	"github.com/cloudmha/cloudmha/internal/remote"
@@ -64,6 +65,8 @@ type Options struct {
 	// HTTPClient provides the transport of the API requests; nil builds
 	// one (proxy from the proxy option or the environment).
 	HTTPClient *http.Client
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 }
 
 // server is one configured server.
@@ -260,7 +263,7 @@ func newBase(kind string, cfg *config.Config, o Options, op *opts) (*base, error
 	}
 	b.api, err = cloud.New(cloud.Config{
 		Region: region, Endpoint: op.get("endpoint", ""), Proxy: op.get("proxy", ""),
-		CallTimeout: callTO, HTTPClient: o.HTTPClient, Logger: b.log, NoInstanceMetadata: !cvmRole,
+		CallTimeout: callTO, HTTPClient: o.HTTPClient, Observe: o.Observe, Logger: b.log, NoInstanceMetadata: !cvmRole,
 	})
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	vpc "github.com/alibabacloud-go/vpc-20160428/v7/client"
 	"github.com/aliyun/credentials-go/credentials"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 )
 
 // Defaults of Config.
@@ -49,6 +50,8 @@ type Config struct {
 	// proxies, Proxy is ignored); otherwise a client honouring Proxy and
 	// the environment is used.
 	HTTPClient *http.Client
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 	// Logger receives the set-up line; nil discards.
 	Logger *slog.Logger
 }
@@ -117,6 +120,11 @@ func New(c Config) (*Clients, error) {
 			}
 		}
 		hc = newHTTPClient(c.ConnectTimeout, c.ReadTimeout, loopback, proxy)
+	}
+	if c.Observe != nil {
+		wrapped := *hc
+		wrapped.Transport = observe.Transport(hc.Transport, c.Observe)
+		hc = &wrapped
 	}
 	mk := func() *openapi.Config {
 		oc := &openapi.Config{

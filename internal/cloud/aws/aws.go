@@ -28,9 +28,11 @@ import (
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 )
 
 // Defaults of Options.
@@ -59,6 +61,8 @@ type Options struct {
 	// HTTPClient sends the requests; nil: the SDK's default client, which
 	// honours the proxy environment variables.
 	HTTPClient *http.Client
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 	// MaxAttempts bounds the tries of one call; 0 means DefaultMaxAttempts.
 	MaxAttempts int
 	// MaxBackoff caps the delay between tries; 0 means DefaultMaxBackoff.
@@ -119,8 +123,11 @@ func LoadConfig(ctx context.Context, o Options) (sdkaws.Config, error) {
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
-	if o.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
+	switch {
+	case o.HTTPClient != nil:
+		opts = append(opts, config.WithHTTPClient(observe.Client(o.HTTPClient, o.Observe)))
+	case o.Observe != nil:
+		opts = append(opts, config.WithHTTPClient(observe.Client(awshttp.NewBuildableClient(), o.Observe)))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

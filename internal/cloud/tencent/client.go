@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
@@ -48,6 +49,8 @@ type Config struct {
 	// HTTPClient, when set, provides the transport of the API calls (it
 	// then decides on proxies; Proxy is ignored).
 	HTTPClient *http.Client
+	// Observe, when set, sees every API request (for the metrics).
+	Observe observe.Func
 	// Logger receives the set-up and credential lines; nil discards.
 	Logger *slog.Logger
 }
@@ -101,6 +104,7 @@ func New(c Config) (*Client, error) {
 		}
 		tr = newTransport(c.CallTimeout, loopback, proxy)
 	}
+	tr = observe.Transport(tr, c.Observe)
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.ReqTimeout = int(math.Ceil(c.CallTimeout.Seconds()))
 	cpf.Language = "en-US"
