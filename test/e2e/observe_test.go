@@ -208,6 +208,7 @@ func TestManagerObservability(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	t.Logf("sample of /metrics:\n%s", grepLines(metrics, `instance="server2"`))
 	// The CLI through the API.
 	r := cloudmha(t, b, "", "status", "--api=http://"+listen, "--cluster=app1", "--api-token-file="+tokFile)
 	if r.code != 0 || !strings.Contains(r.stdout, "server3") || !strings.Contains(r.stdout, "replica") {

@@ -356,7 +356,14 @@ func TestMoto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := NewEIP(l.config(KindEIP, map[string]string{"allocation_id": sdkaws.ToString(a.AllocationId)}), Options{Logger: log})
+		var obsMu sync.Mutex
+		calls := map[string]int{}
+		observeCall := func(api string, err error) {
+			obsMu.Lock()
+			defer obsMu.Unlock()
+			calls[fmt.Sprintf("%s/%t", api, err == nil)]++
+		}
+		m, err := NewEIP(l.config(KindEIP, map[string]string{"allocation_id": sdkaws.ToString(a.AllocationId)}), Options{Logger: log, Observe: observeCall})
 		if keep(err) != nil {
 			t.Fatal(err)
 		}
@@ -364,6 +371,11 @@ func TestMoto(t *testing.T) {
 		timed(t, "eip acquire server1", func(ctx context.Context) error {
 			return m.Acquire(ctx, address.Change{New: target("server1")})
 		})
+		obsMu.Lock()
+		if calls["AssociateAddress/true"] != 1 {
+			t.Errorf("observed API calls %v, want one AssociateAddress", calls)
+		}
+		obsMu.Unlock()
 		holder(t, m, "server1")
 		timed(t, "eip acquire server1->server2 (reassociation)", func(ctx context.Context) error {
 			return m.Acquire(ctx, address.Change{Old: target("server1"), New: target("server2")})

@@ -28,10 +28,10 @@ import (
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/cloudmha/cloudmha/internal/cloud/observe"
 )
 
@@ -123,11 +123,13 @@ func LoadConfig(ctx context.Context, o Options) (sdkaws.Config, error) {
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
-	switch {
-	case o.HTTPClient != nil:
-		opts = append(opts, config.WithHTTPClient(observe.Client(o.HTTPClient, o.Observe)))
-	case o.Observe != nil:
-		opts = append(opts, config.WithHTTPClient(observe.Client(awshttp.NewBuildableClient(), o.Observe)))
+	if o.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
+	}
+	if o.Observe != nil {
+		// A middleware, not a wrapped HTTP client: the configuration
+		// loader needs the SDK's own client for custom CA bundles.
+		opts = append(opts, config.WithAPIOptions([]func(*middleware.Stack) error{observe.AWSMiddleware(o.Observe)}))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -6,6 +6,7 @@ package observe
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Func receives one API request: its action ("AssociateHaVip",
@@ -101,30 +103,17 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// Doer is the AWS SDK's HTTP client interface.
-type Doer interface {
-	Do(*http.Request) (*http.Response, error)
-}
-
-// Client wraps an AWS SDK HTTP client so that f sees every request; f nil
-// returns d unchanged.
-func Client(d Doer, f Func) Doer {
-	if f == nil {
-		return d
+// AWSMiddleware is an aws-sdk-go-v2 API option that calls f after each
+// attempt of each operation (retries included, as for Transport).
+func AWSMiddleware(f Func) func(*middleware.Stack) error {
+	return func(s *middleware.Stack) error {
+		return s.Deserialize.Add(middleware.DeserializeMiddlewareFunc("cloudmhaObserve",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				f(awsmiddleware.GetOperationName(ctx), err)
+				return out, md, err
+			}), middleware.After)
 	}
-	return doer{d: d, f: f}
-}
-
-type doer struct {
-	d Doer
-	f Func
-}
-
-func (c doer) Do(r *http.Request) (*http.Response, error) {
-	api := Action(r)
-	resp, err := c.d.Do(r)
-	c.f(api, outcome(resp, err))
-	return resp, err
 }
 
 func outcome(resp *http.Response, err error) error {
