@@ -1,19 +1,13 @@
 package cloudpush
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	awscloud "github.com/cloudmha/cloudmha/internal/cloud/aws"
+	"github.com/cloudmha/cloudmha/internal/cloud/aws/awstest"
 	"github.com/cloudmha/cloudmha/internal/config"
 )
 
@@ -32,83 +27,21 @@ import (
 // never appear in logs or errors.
 const awsSecretMarker = "AWSSECRETMARKER0123456789abcdefAWSSECRET"
 
-// motoServer is the one moto_server of a test run of this package,
-// started by the first test that needs it and stopped by TestMain.
-type motoServer struct {
-	once sync.Once
-	url  string
-	skip string // why there is none
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-}
-
-// moto is test-only state: one emulator per package test run.
-var moto motoServer
+// moto is the package's moto_server, started by the first test that
+// needs it and stopped by TestMain.
+var moto awstest.Moto
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	moto.stop()
+	moto.Stop()
 	os.Exit(code)
-}
-
-// start runs moto_server on a free 127.0.0.1 port in its own process
-// group.
-func (s *motoServer) start() {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		s.skip = "moto_server (the AWS emulator) is not on PATH: skipping the CloudWatch emulator test"
-		return
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.skip = "no free port: " + err.Error()
-		return
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
-	if err := cmd.Start(); err != nil {
-		s.skip = fmt.Sprintf("moto_server does not start: %v", err)
-		return
-	}
-	s.cmd = cmd
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			s.skip = fmt.Sprintf("moto_server did not listen on %s within 20s", addr)
-			s.stop()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.url = "http://" + addr
-}
-
-// stop kills the server's process group.
-func (s *motoServer) stop() {
-	if s.cmd != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
 }
 
 // motoEnv starts moto (or skips), points the AWS chain at fake
 // credentials and returns moto's URL.
 func motoEnv(t *testing.T) string {
 	t.Helper()
-	moto.once.Do(moto.start)
-	if moto.skip != "" {
-		t.Skip(moto.skip)
-	}
+	url := moto.URL(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLOUDMHAPUSH")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", awsSecretMarker)
 	t.Setenv("AWS_SESSION_TOKEN", "")
@@ -118,7 +51,7 @@ func motoEnv(t *testing.T) string {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent/cloudmha-test-config")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudmha-test-credentials")
-	return moto.url
+	return url
 }
 
 // TestCloudWatchMoto pushes the key metrics of a registry to moto through

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/cloudmha/cloudmha/internal/address"
 	awscloud "github.com/cloudmha/cloudmha/internal/cloud/aws"
+	"github.com/cloudmha/cloudmha/internal/cloud/aws/awstest"
 	"github.com/cloudmha/cloudmha/internal/config"
 )
 
@@ -30,84 +28,21 @@ import (
 // never appear in logs or errors.
 const secretMarker = "SECRETMARKER0123456789abcdefSECRETMARKER"
 
-// motoServer is the one moto_server of a test run of this package,
-// started by the first test that needs it and stopped by TestMain.
-type motoServer struct {
-	once sync.Once
-	url  string
-	skip string // why there is none
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-}
-
-// moto is test-only state: one emulator per package test run.
-var moto motoServer
+// moto is the package's moto_server, started by the first test that
+// needs it and stopped by TestMain.
+var moto awstest.Moto
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	moto.stop()
+	moto.Stop()
 	os.Exit(code)
-}
-
-// start runs moto_server on a free 127.0.0.1 port in its own process
-// group.
-func (s *motoServer) start() {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		s.skip = "moto_server is not on PATH: skipping the AWS emulator tests"
-		return
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.skip = "no free port: " + err.Error()
-		return
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
-	if err := cmd.Start(); err != nil {
-		s.skip = fmt.Sprintf("moto_server does not start: %v", err)
-		return
-	}
-	s.cmd = cmd
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			s.skip = fmt.Sprintf("moto_server did not listen on %s within 20s", addr)
-			s.stop()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.url = "http://" + addr
-}
-
-// stop kills the server's process group.
-func (s *motoServer) stop() {
-	if s.cmd != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
 }
 
 // startMoto returns the URL of the package's moto server, starting it on
 // first use, or skips the test when moto_server is not available.
 func startMoto(t *testing.T) string {
 	t.Helper()
-	moto.once.Do(moto.start)
-	if moto.skip != "" {
-		t.Skip(moto.skip)
-	}
-	return moto.url
+	return moto.URL(t)
 }
 
 // motoEnv points the SDK's standard chain at fake credentials (the secret
