@@ -131,19 +131,24 @@ func (c *Cluster) Mover() address.Mover { return c.mover }
 // are recorded as unreachable without being contacted: a failover must not
 // spend its time budget waiting on the frozen primary it declared dead.
 func (c *Cluster) Snapshot(ctx context.Context, skip ...string) *topology.Snapshot {
-	var r topology.Reader = topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial), SkipGrants: true}
+	var r topology.Reader = c.reader()
 	if len(skip) > 0 {
 		r = skipReader{r: r, skip: skip}
 	}
 	return topology.Take(ctx, c.Cfg, r, c.deps.SnapshotBudget)
 }
 
+// reader reads one server within the snapshot budget, without statistics.
+func (c *Cluster) reader() topology.MySQLReader {
+	return topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial), SkipGrants: true}
+}
+
 // watchSnapshot is the supervisor's periodic read: the topology plus the
-// statistics the metrics show (one SHOW GLOBAL STATUS more, the data size at
+// statistics the metrics show (one SHOW BINARY LOGS more, the data size at
 // most every 5 minutes). Failovers use Snapshot, which reads no statistics.
 func (c *Cluster) watchSnapshot(ctx context.Context) *topology.Snapshot {
-	r := topology.MySQLReader{ConnectTimeout: time.Second, ReadTimeout: c.deps.SnapshotBudget, Dial: mysql.DialFunc(c.deps.Dial),
-		SkipGrants: true, Stats: true, DataSize: c.dataSize}
+	r := c.reader()
+	r.Stats, r.DataSize = true, c.dataSize
 	return topology.Take(ctx, c.Cfg, r, c.deps.SnapshotBudget)
 }
 

@@ -50,19 +50,19 @@ type watched struct {
 	notes *notify.Dispatcher // nil without notifiers
 	lock  *store.Lock
 
-	mu        sync.Mutex
-	state     store.State
-	verdict   detect.Verdict
-	hasVerdct bool
-	probe     detect.ProbeResult
-	snap      *topology.Snapshot
-	primary   string
-	holder    string
-	events    []view.Event // oldest first, at most eventsKept
-	alerts    map[string]*view.Alert
-	acked     time.Time // alerts that began before it are acknowledged
-	pause     *pauseRecord
-	updated   time.Time
+	mu         sync.Mutex
+	state      store.State
+	verdict    detect.Verdict
+	hasVerdict bool
+	probe      detect.ProbeResult
+	snap       *topology.Snapshot
+	primary    string
+	holder     string
+	events     []view.Event // oldest first, at most eventsKept
+	alerts     map[string]*view.Alert
+	acked      time.Time // alerts that began before it are acknowledged
+	pause      *pauseRecord
+	updated    time.Time
 }
 
 // pauseRecord is kept in <workdir>/<cluster>.paused so that a pause
@@ -543,22 +543,13 @@ func (w *watched) setState(st store.State) {
 	w.state = st
 	w.updated = time.Now()
 	w.mu.Unlock()
-	w.rec.SetState(stateWord(st))
+	w.rec.SetState(st.Name())
 	w.refreshAlerts()
-}
-
-// stateWord is MHA's status word without its number: PING_OK.
-func stateWord(st store.State) string {
-	s := st.String()
-	if i := strings.IndexByte(s, ':'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func (w *watched) setVerdict(v detect.Verdict) {
 	w.mu.Lock()
-	w.verdict, w.hasVerdct = v, true
+	w.verdict, w.hasVerdict = v, true
 	w.mu.Unlock()
 	w.rec.SetVerdict(v.Kind.Word())
 	w.refreshAlerts()
@@ -568,7 +559,7 @@ func (w *watched) setVerdict(v detect.Verdict) {
 // primary (after a failover), until the new monitor's first verdict.
 func (w *watched) clearVerdict() {
 	w.mu.Lock()
-	w.hasVerdct = false
+	w.hasVerdict = false
 	w.mu.Unlock()
 	w.refreshAlerts()
 }
@@ -615,9 +606,9 @@ func (w *watched) view() view.Cluster {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	cfg := w.c.Cfg
-	v := view.Cluster{Name: cfg.Name, State: stateWord(w.state), Primary: w.primary, UpdatedAt: w.updated,
+	v := view.Cluster{Name: cfg.Name, State: w.state.Name(), Primary: w.primary, UpdatedAt: w.updated,
 		ProbeOK: w.probe.OK, ProbeLatencyMS: float64(w.probe.Latency.Microseconds()) / 1000}
-	if w.hasVerdct {
+	if w.hasVerdict {
 		v.Verdict, v.VerdictReason = w.verdict.Kind.Word(), w.verdict.Reason
 	}
 	if p := w.pause; p != nil {
@@ -715,14 +706,14 @@ func (w *watched) refreshAlerts() {
 	case detect.UnreachablePrimary.Word():
 		add("PrimaryUnreachable", config.SeverityCritical, v.Primary, "the manager cannot reach the primary: "+v.VerdictReason)
 	}
-	if v.State == stateWord(store.FailoverError) {
+	if v.State == store.FailoverError.Name() {
 		if v.Blocked {
 			add("FailoverBlocked", config.SeverityCritical, "", "automatic failover refused by the anti-flapping guard; acknowledge the last failover to allow it")
 		} else {
 			add("FailoverError", config.SeverityCritical, "", "the last failover failed; see the history and the manager log")
 		}
 	}
-	if v.State == stateWord(store.ConfigError) {
+	if v.State == store.ConfigError.Name() {
 		add("MonitorError", config.SeverityCritical, "", "monitoring stopped: configuration or address mover check failed")
 	}
 	if v.Paused {

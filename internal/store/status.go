@@ -43,12 +43,7 @@ var stateNames = map[State]string{
 }
 
 // String is MHA's spelling, e.g. "0:PING_OK".
-func (s State) String() string {
-	if n, ok := stateNames[s]; ok {
-		return fmt.Sprintf("%d:%s", int(s), n)
-	}
-	return fmt.Sprintf("%d:UNKNOWN", int(s))
-}
+func (s State) String() string { return fmt.Sprintf("%d:%s", int(s), s.Name()) }
 
 // ParseState parses MHA's "code:NAME" spelling.
 func ParseState(s string) (State, error) {
@@ -62,6 +57,14 @@ func ParseState(s string) (State, error) {
 		return 0, fmt.Errorf("state %q: unknown state", s)
 	}
 	return st, nil
+}
+
+// Name is MHA's status word without its number: "PING_OK".
+func (s State) Name() string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return "UNKNOWN"
 }
 
 // StateByName returns the state MHA spells name (PING_OK, …).
